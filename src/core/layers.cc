@@ -1,0 +1,176 @@
+#include "core/layers.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "kernels/kernels.h"
+
+namespace wt {
+
+void im2col(float* col, const float* inp, const ConvShape& s) {
+  const int OH = s.OH(), OW = s.OW();
+  for (int c = 0; c < s.C; ++c)
+    for (int kh = 0; kh < s.KH; ++kh)
+      for (int kw = 0; kw < s.KW; ++kw) {
+        float* row = col + (size_t)((c * s.KH + kh) * s.KW + kw) * OH * OW;
+        const float* plane = inp + (size_t)c * s.H * s.W;
+        for (int oh = 0; oh < OH; ++oh) {
+          const int ih = oh * s.stride - s.pad + kh;
+          float* r = row + (size_t)oh * OW;
+          if (ih < 0 || ih >= s.H) {
+            std::memset(r, 0, sizeof(float) * OW);
+            continue;
+          }
+          const float* src = plane + (size_t)ih * s.W;
+          for (int ow = 0; ow < OW; ++ow) {
+            const int iw = ow * s.stride - s.pad + kw;
+            r[ow] = (iw >= 0 && iw < s.W) ? src[iw] : 0.f;
+          }
+        }
+      }
+}
+
+void col2im(float* dinp, const float* dcol, const ConvShape& s) {
+  const int OH = s.OH(), OW = s.OW();
+  std::memset(dinp, 0, sizeof(float) * s.C * s.H * s.W);
+  for (int c = 0; c < s.C; ++c)
+    for (int kh = 0; kh < s.KH; ++kh)
+      for (int kw = 0; kw < s.KW; ++kw) {
+        const float* row = dcol + (size_t)((c * s.KH + kh) * s.KW + kw) * OH * OW;
+        float* plane = dinp + (size_t)c * s.H * s.W;
+        for (int oh = 0; oh < OH; ++oh) {
+          const int ih = oh * s.stride - s.pad + kh;
+          if (ih < 0 || ih >= s.H) continue;
+          const float* r = row + (size_t)oh * OW;
+          float* dst = plane + (size_t)ih * s.W;
+          for (int ow = 0; ow < OW; ++ow) {
+            const int iw = ow * s.stride - s.pad + kw;
+            if (iw >= 0 && iw < s.W) dst[iw] += r[ow];
+          }
+        }
+      }
+}
+
+void conv2d_forward(float* out, float* col, const float* inp, const float* w, const float* b,
+                    int N, const ConvShape& s) {
+  const int K = s.K(), P = s.P();
+  for (int n = 0; n < N; ++n) {
+    float* o = out + (size_t)n * s.OC * P;
+    im2col(col, inp + (size_t)n * s.C * s.H * s.W, s);
+    // Start from the bias so the GEMM accumulates onto it.
+    for (int oc = 0; oc < s.OC; ++oc)
+      for (int p = 0; p < P; ++p) o[(size_t)oc * P + p] = b[oc];
+    gemm_nn_f32(s.OC, P, K, w, K, col, P, o, P, /*acc=*/true);
+  }
+}
+
+void conv2d_backward(float* dinp, float* dw, float* db, float* col, float* dcol,
+                     const float* dout, const float* inp, const float* w, int N,
+                     const ConvShape& s) {
+  const int K = s.K(), P = s.P();
+  for (int n = 0; n < N; ++n) {
+    const float* d = dout + (size_t)n * s.OC * P;
+    // db: out = ... + b
+    for (int oc = 0; oc < s.OC; ++oc) {
+      float acc = 0.f;
+      for (int p = 0; p < P; ++p) acc += d[(size_t)oc * P + p];
+      db[oc] += acc;
+    }
+    // dw: out = w * col  ->  dw += dout * col^T (col recomputed: cheaper than storing it)
+    im2col(col, inp + (size_t)n * s.C * s.H * s.W, s);
+    gemm_nt_f32(s.OC, K, P, d, P, col, P, dw, K, /*acc=*/true);
+    if (dinp) {
+      // dcol = w^T * dout, then scatter the receptive fields back.
+      gemm_tn_f32(K, P, s.OC, w, K, d, P, dcol, P, /*acc=*/false);
+      col2im(dinp + (size_t)n * s.C * s.H * s.W, dcol, s);
+    }
+  }
+}
+
+void maxpool2d_forward(float* out, int32_t* argmax, const float* inp, int N, int C, int H,
+                       int W, int k, int stride) {
+  const int OH = (H - k) / stride + 1, OW = (W - k) / stride + 1;
+  for (int nc = 0; nc < N * C; ++nc) {
+    const float* plane = inp + (size_t)nc * H * W;
+    float* o = out + (size_t)nc * OH * OW;
+    int32_t* a = argmax + (size_t)nc * OH * OW;
+    for (int oh = 0; oh < OH; ++oh)
+      for (int ow = 0; ow < OW; ++ow) {
+        int best = (oh * stride) * W + ow * stride;
+        float bv = plane[best];
+        for (int i = 0; i < k; ++i)
+          for (int j = 0; j < k; ++j) {
+            const int idx = (oh * stride + i) * W + ow * stride + j;
+            const float v = plane[idx];
+            if (v > bv || (std::isnan(v) && !std::isnan(bv))) {
+              bv = v;
+              best = idx;
+            }
+          }
+        o[oh * OW + ow] = bv;
+        a[oh * OW + ow] = best;
+      }
+  }
+}
+
+void maxpool2d_backward(float* dinp, const float* dout, const int32_t* argmax, int N, int C,
+                        int H, int W, int k, int stride) {
+  const int OH = (H - k) / stride + 1, OW = (W - k) / stride + 1;
+  std::memset(dinp, 0, sizeof(float) * N * C * H * W);
+  for (int nc = 0; nc < N * C; ++nc) {
+    float* plane = dinp + (size_t)nc * H * W;
+    const float* d = dout + (size_t)nc * OH * OW;
+    const int32_t* a = argmax + (size_t)nc * OH * OW;
+    for (int i = 0; i < OH * OW; ++i) plane[a[i]] += d[i];
+  }
+}
+
+void linear_forward(float* out, const float* inp, const float* w, const float* b, int N, int I,
+                    int O) {
+  gemm_nt_f32(N, O, I, inp, I, w, I, out, O, /*acc=*/false);
+  for (int n = 0; n < N; ++n)
+    for (int o = 0; o < O; ++o) out[(size_t)n * O + o] += b[o];
+}
+
+void linear_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
+                     const float* w, int N, int I, int O) {
+  for (int o = 0; o < O; ++o) {
+    float acc = 0.f;
+    for (int n = 0; n < N; ++n) acc += dout[(size_t)n * O + o];
+    db[o] += acc;
+  }
+  gemm_tn_f32(O, I, N, dout, O, inp, I, dw, I, /*acc=*/true);
+  if (dinp) gemm_nn_f32(N, I, O, dout, O, w, I, dinp, I, /*acc=*/false);
+}
+
+double softmax_xent_forward(float* probs, const float* logits, const uint8_t* labels, int N,
+                            int V) {
+  double total = 0.0;
+  for (int n = 0; n < N; ++n) {
+    const float* l = logits + (size_t)n * V;
+    float* p = probs + (size_t)n * V;
+    float mx = l[0];
+    for (int v = 1; v < V; ++v) mx = l[v] > mx ? l[v] : mx;
+    float sum = 0.f;
+    for (int v = 0; v < V; ++v) {
+      p[v] = std::exp(l[v] - mx);
+      sum += p[v];
+    }
+    const float inv = 1.f / sum;
+    for (int v = 0; v < V; ++v) p[v] *= inv;
+    // -log softmax[label] = log(sum) - (l[label] - mx): exact where probs underflow.
+    total += (double)std::log(sum) - (double)(l[labels[n]] - mx);
+  }
+  return total;
+}
+
+void softmax_xent_backward(float* dlogits, const float* probs, const uint8_t* labels, int N,
+                           int V, float scale) {
+  for (int n = 0; n < N; ++n)
+    for (int v = 0; v < V; ++v) {
+      const float t = (v == labels[n]) ? 1.f : 0.f;
+      dlogits[(size_t)n * V + v] = (probs[(size_t)n * V + v] - t) * scale;
+    }
+}
+
+}  // namespace wt

@@ -1,0 +1,66 @@
+// Layers as forward/backward pairs (the llm.c convention).
+//
+// Legend: N batch (images in this call), C/OC input/output channels, H,W input
+// height/width, OH,OW output height/width, K = C*KH*KW (im2col rows), P = OH*OW,
+// I/O linear in/out features. All tensors are row-major NCHW float32.
+// Argument order: outputs, saved-for-backward, inputs, weights, sizes.
+// Backward passes ACCUMULATE (+=) weight gradients and WRITE (=) input gradients.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace wt {
+
+struct ConvShape {
+  int C, H, W, OC, KH, KW, stride, pad;
+  int OH() const { return (H + 2 * pad - KH) / stride + 1; }
+  int OW() const { return (W + 2 * pad - KW) / stride + 1; }
+  int K() const { return C * KH * KW; }
+  int P() const { return OH() * OW(); }
+  size_t weight_size() const { return (size_t)OC * K(); }
+};
+
+// col[K, P] = the receptive fields of one image inp[C, H, W] (zero padding).
+void im2col(float* col, const float* inp, const ConvShape& s);
+// dinp[C, H, W] = sum of dcol[K, P] scattered back (dinp is overwritten).
+void col2im(float* dinp, const float* dcol, const ConvShape& s);
+
+// out[N, OC, OH, OW] = conv(inp[N, C, H, W], w[OC, C, KH, KW]) + b[OC].
+// col: scratch of s.K() * s.P() floats.
+void conv2d_forward(float* out, float* col, const float* inp, const float* w, const float* b,
+                    int N, const ConvShape& s);
+// Differentiates conv2d_forward. dw[OC,K] += dout * col^T; db[OC] += sum_P dout;
+// dinp = col2im(w^T * dout) unless dinp is null (the first layer needs none).
+// col, dcol: scratch of s.K() * s.P() floats each.
+void conv2d_backward(float* dinp, float* dw, float* db, float* col, float* dcol,
+                     const float* dout, const float* inp, const float* w, int N,
+                     const ConvShape& s);
+
+// out[N, C, OH, OW] = max over k x k windows with stride `stride` (no padding),
+// OH = (H - k) / stride + 1. argmax[N, C, OH, OW] = flat index into the input
+// plane of the first maximum in scan order (PyTorch's tie rule: first wins,
+// a NaN wins).
+void maxpool2d_forward(float* out, int32_t* argmax, const float* inp, int N, int C, int H,
+                       int W, int k, int stride);
+// dinp[N, C, H, W] = dout routed to each window's argmax (dinp overwritten).
+void maxpool2d_backward(float* dinp, const float* dout, const int32_t* argmax, int N, int C,
+                        int H, int W, int k, int stride);
+
+// out[N, O] = inp[N, I] * w[O, I]^T + b[O]   (PyTorch nn.Linear)
+void linear_forward(float* out, const float* inp, const float* w, const float* b, int N, int I,
+                    int O);
+// dw[O, I] += dout^T * inp; db[O] += sum_N dout; dinp[N, I] = dout * w (if non-null).
+void linear_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
+                     const float* w, int N, int I, int O);
+
+// Softmax cross-entropy (PyTorch CrossEntropyLoss). probs[N, V] = softmax(logits);
+// returns the SUM over the N samples of -log softmax(logits)[label] (double), so
+// that chunks of a batch can be summed in a fixed order.
+double softmax_xent_forward(float* probs, const float* logits, const uint8_t* labels, int N,
+                            int V);
+// dlogits[N, V] = (probs - onehot(label)) * scale, with scale = 1 / batch size
+// for the mean over the batch.
+void softmax_xent_backward(float* dlogits, const float* probs, const uint8_t* labels, int N,
+                           int V, float scale);
+
+}  // namespace wt

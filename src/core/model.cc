@@ -1,0 +1,130 @@
+#include "core/model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/rng.h"
+#include "kernels/kernels.h"
+
+namespace wt {
+
+ModelSpec ModelSpec::SeedCnn() {
+  ModelSpec m;
+  m.conv1 = ConvShape{1, 28, 28, 8, 3, 3, 1, 1};
+  m.p1_c = 8, m.p1_h = m.conv1.OH() / 2, m.p1_w = m.conv1.OW() / 2;
+  m.conv2 = ConvShape{8, m.p1_h, m.p1_w, 16, 3, 3, 1, 1};
+  m.p2_c = 16, m.p2_h = m.conv2.OH() / 2, m.p2_w = m.conv2.OW() / 2;
+  m.flat = m.p2_c * m.p2_h * m.p2_w;  // 784
+  size_t off = 0;
+  auto add = [&](const char* name, std::vector<int64_t> shape, int fan_in) {
+    size_t n = 1;
+    for (int64_t d : shape) n *= (size_t)d;
+    m.params.push_back(ParamSpec{name, std::move(shape), off, n, fan_in});
+    off += n;
+  };
+  add("conv1.weight", {8, 1, 3, 3}, m.conv1.K());
+  add("conv1.bias", {8}, m.conv1.K());
+  add("conv2.weight", {16, 8, 3, 3}, m.conv2.K());
+  add("conv2.bias", {16}, m.conv2.K());
+  add("fc1.weight", {10, m.flat}, m.flat);
+  add("fc1.bias", {10}, m.flat);
+  m.num_params = off;  // 9,098
+  m.arch = "conv(1,8,3,1,1)-relu-maxpool2-conv(8,16,3,1,1)-relu-maxpool2-flatten-linear(784,10)";
+  return m;
+}
+
+const ParamSpec* ModelSpec::find(const std::string& name) const {
+  for (const ParamSpec& p : params)
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+void Workspace::reserve(const ModelSpec& m, int n) {
+  cap = n;
+  const size_t in = (size_t)m.in_c * m.in_h * m.in_w;
+  const size_t a1n = (size_t)m.conv1.OC * m.conv1.P();
+  const size_t p1n = (size_t)m.p1_c * m.p1_h * m.p1_w;
+  const size_t a2n = (size_t)m.conv2.OC * m.conv2.P();
+  const size_t colmax = std::max((size_t)m.conv1.K() * m.conv1.P(), (size_t)m.conv2.K() * m.conv2.P());
+  x.assign(n * in, 0.f);
+  r1.assign(n * a1n, 0.f);
+  p1.assign(n * p1n, 0.f);
+  r2.assign(n * a2n, 0.f);
+  p2.assign(n * (size_t)m.flat, 0.f);
+  logits.assign(n * (size_t)m.classes, 0.f);
+  probs.assign(n * (size_t)m.classes, 0.f);
+  a1.assign(n * p1n, 0);
+  a2.assign(n * (size_t)m.flat, 0);
+  dlogits.assign(n * (size_t)m.classes, 0.f);
+  dp2.assign(n * (size_t)m.flat, 0.f);
+  dr2.assign(n * a2n, 0.f);
+  dp1.assign(n * p1n, 0.f);
+  dr1.assign(n * a1n, 0.f);
+  col.assign(colmax, 0.f);
+  dcol.assign(colmax, 0.f);
+}
+
+void init_params(const ModelSpec& m, float* params, uint64_t seed) {
+  SplitMix64 rng(stream_seed(seed, kStreamInit, 0));
+  for (const ParamSpec& p : m.params) {
+    const float bound = 1.f / std::sqrt((float)p.fan_in);
+    for (size_t i = 0; i < p.size; ++i) params[p.offset + i] = (2.f * rng.uniform01() - 1.f) * bound;
+  }
+}
+
+namespace {
+struct Views {
+  const float *c1w, *c1b, *c2w, *c2b, *fw, *fb;
+};
+Views views(const ModelSpec& m, const float* p) {
+  return {p + m.params[0].offset, p + m.params[1].offset, p + m.params[2].offset,
+          p + m.params[3].offset, p + m.params[4].offset, p + m.params[5].offset};
+}
+}  // namespace
+
+void model_forward(const ModelSpec& m, Workspace& ws, const float* params, int N) {
+  const Views w = views(m, params);
+  const size_t a1n = (size_t)N * m.conv1.OC * m.conv1.P();
+  const size_t a2n = (size_t)N * m.conv2.OC * m.conv2.P();
+  conv2d_forward(ws.r1.data(), ws.col.data(), ws.x.data(), w.c1w, w.c1b, N, m.conv1);
+  relu_forward_f32(ws.r1.data(), ws.r1.data(), a1n);
+  maxpool2d_forward(ws.p1.data(), ws.a1.data(), ws.r1.data(), N, m.conv1.OC, m.conv1.OH(),
+                    m.conv1.OW(), m.pool, m.pool);
+  conv2d_forward(ws.r2.data(), ws.col.data(), ws.p1.data(), w.c2w, w.c2b, N, m.conv2);
+  relu_forward_f32(ws.r2.data(), ws.r2.data(), a2n);
+  maxpool2d_forward(ws.p2.data(), ws.a2.data(), ws.r2.data(), N, m.conv2.OC, m.conv2.OH(),
+                    m.conv2.OW(), m.pool, m.pool);
+  // p2 is [N, 16, 7, 7]: its memory order is already PyTorch's flatten order.
+  linear_forward(ws.logits.data(), ws.p2.data(), w.fw, w.fb, N, m.flat, m.classes);
+}
+
+double model_forward_backward(const ModelSpec& m, Workspace& ws, const float* params,
+                              float* grads, const uint8_t* labels, int N, float scale) {
+  model_forward(m, ws, params, N);
+  const double loss = softmax_xent_forward(ws.probs.data(), ws.logits.data(), labels, N, m.classes);
+  const Views w = views(m, params);
+  float* g = grads;
+  float *dc1w = g + m.params[0].offset, *dc1b = g + m.params[1].offset;
+  float *dc2w = g + m.params[2].offset, *dc2b = g + m.params[3].offset;
+  float *dfw = g + m.params[4].offset, *dfb = g + m.params[5].offset;
+  const size_t a1n = (size_t)N * m.conv1.OC * m.conv1.P();
+  const size_t a2n = (size_t)N * m.conv2.OC * m.conv2.P();
+
+  softmax_xent_backward(ws.dlogits.data(), ws.probs.data(), labels, N, m.classes, scale);
+  linear_backward(ws.dp2.data(), dfw, dfb, ws.dlogits.data(), ws.p2.data(), w.fw, N, m.flat,
+                  m.classes);
+  maxpool2d_backward(ws.dr2.data(), ws.dp2.data(), ws.a2.data(), N, m.conv2.OC, m.conv2.OH(),
+                     m.conv2.OW(), m.pool, m.pool);
+  relu_backward_f32(ws.dr2.data(), ws.dr2.data(), ws.r2.data(), a2n);
+  conv2d_backward(ws.dp1.data(), dc2w, dc2b, ws.col.data(), ws.dcol.data(), ws.dr2.data(),
+                  ws.p1.data(), w.c2w, N, m.conv2);
+  maxpool2d_backward(ws.dr1.data(), ws.dp1.data(), ws.a1.data(), N, m.conv1.OC, m.conv1.OH(),
+                     m.conv1.OW(), m.pool, m.pool);
+  relu_backward_f32(ws.dr1.data(), ws.dr1.data(), ws.r1.data(), a1n);
+  conv2d_backward(nullptr, dc1w, dc1b, ws.col.data(), ws.dcol.data(), ws.dr1.data(),
+                  ws.x.data(), w.c1w, N, m.conv1);
+  return loss;
+}
+
+}  // namespace wt

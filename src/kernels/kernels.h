@@ -1,0 +1,49 @@
+// SIMD kernels of wasm-trainer: plain declarations, no SIMD types leak out.
+//
+// The implementations (kernels.cc) use Google Highway with static dispatch:
+// the target is fixed by the compiler flags (-msimd128 -> WASM, 4 f32 lanes;
+// natively -march=haswell -> AVX2, 8 lanes). Every kernel is pure: no
+// allocation, no threads; matrices are row-major with explicit leading
+// dimensions. `acc` = false overwrites C, true adds to it (the llm.c convention
+// that backward passes accumulate).
+//
+// Each kernel has a scalar reference in kernels_ref.h and a test over awkward
+// sizes in tests/cpp/test_kernels.cpp.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace wt {
+
+// C[M,N] (+)= A[M,K] * B[K,N]
+void gemm_nn_f32(int M, int N, int K, const float* A, int lda, const float* B, int ldb,
+                 float* C, int ldc, bool acc);
+// C[M,N] (+)= A[K,M]^T * B[K,N]
+void gemm_tn_f32(int M, int N, int K, const float* A, int lda, const float* B, int ldb,
+                 float* C, int ldc, bool acc);
+// C[M,N] (+)= A[M,K] * B[N,K]^T
+void gemm_nt_f32(int M, int N, int K, const float* A, int lda, const float* B, int ldb,
+                 float* C, int ldc, bool acc);
+
+// y = max(x, 0), n elements (in place allowed).
+void relu_forward_f32(float* y, const float* x, size_t n);
+// dx = dy where y > 0, else 0 (PyTorch: threshold_backward on the output).
+void relu_backward_f32(float* dx, const float* dy, const float* y, size_t n);
+
+// dst[i] += src[i]
+void add_f32(float* dst, const float* src, size_t n);
+// dst[i] = src[i] * scale (u8 -> f32; ToTensor's x / 255 when scale = 1/255 is not
+// exact, so the division is done as PyTorch does: x / 255.f).
+void u8_to_f32_div(float* dst, const uint8_t* src, size_t n, float divisor);
+
+// PyTorch's Adam (torch.optim.Adam, 1.13, single-tensor path), one flat loop:
+//   g = grad + weight_decay * p
+//   m = m * b1 + (1 - b1) * g;  v = v * b2 + (1 - b2) * g * g
+//   p = p + (-step_size) * m / (sqrt(v) / bc2_sqrt + eps)
+// with step_size = lr / (1 - b1^t) and bc2_sqrt = sqrt(1 - b2^t) computed in double
+// by the caller and passed as floats, as PyTorch's scalar arguments are.
+void adam_update_f32(float* p, const float* grad, float* m, float* v, size_t n, float b1,
+                     float b2, float eps, float weight_decay, float neg_step_size,
+                     float bc2_sqrt);
+
+}  // namespace wt
