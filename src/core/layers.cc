@@ -1,11 +1,21 @@
 #include "core/layers.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "kernels/kernels.h"
 
 namespace wt {
+
+// Output columns [ow0, ow1) whose input column ow*stride - pad + kw is inside 0..W-1.
+static inline void valid_cols(const ConvShape& s, int kw, int OW, int* ow0, int* ow1) {
+  const int lo = s.pad - kw;  // need ow*stride >= lo
+  *ow0 = lo <= 0 ? 0 : (lo + s.stride - 1) / s.stride;
+  const int hi = s.W - 1 + s.pad - kw;  // need ow*stride <= hi
+  *ow1 = hi < 0 ? 0 : std::min(OW, hi / s.stride + 1);
+  if (*ow1 < *ow0) *ow1 = *ow0;
+}
 
 void im2col(float* col, const float* inp, const ConvShape& s) {
   const int OH = s.OH(), OW = s.OW();
@@ -14,6 +24,8 @@ void im2col(float* col, const float* inp, const ConvShape& s) {
       for (int kw = 0; kw < s.KW; ++kw) {
         float* row = col + (size_t)((c * s.KH + kh) * s.KW + kw) * OH * OW;
         const float* plane = inp + (size_t)c * s.H * s.W;
+        int ow0, ow1;
+        valid_cols(s, kw, OW, &ow0, &ow1);
         for (int oh = 0; oh < OH; ++oh) {
           const int ih = oh * s.stride - s.pad + kh;
           float* r = row + (size_t)oh * OW;
@@ -21,11 +33,16 @@ void im2col(float* col, const float* inp, const ConvShape& s) {
             std::memset(r, 0, sizeof(float) * OW);
             continue;
           }
+          // Input column of output column ow: ow * stride + base (>= 0 for ow >= ow0).
           const float* src = plane + (size_t)ih * s.W;
-          for (int ow = 0; ow < OW; ++ow) {
-            const int iw = ow * s.stride - s.pad + kw;
-            r[ow] = (iw >= 0 && iw < s.W) ? src[iw] : 0.f;
+          const int base = kw - s.pad;
+          for (int ow = 0; ow < ow0; ++ow) r[ow] = 0.f;
+          if (s.stride == 1) {
+            std::memcpy(r + ow0, src + ow0 + base, sizeof(float) * (ow1 - ow0));  // the common case
+          } else {
+            for (int ow = ow0; ow < ow1; ++ow) r[ow] = src[ow * s.stride + base];
           }
+          for (int ow = ow1; ow < OW; ++ow) r[ow] = 0.f;
         }
       }
 }
@@ -38,14 +55,18 @@ void col2im(float* dinp, const float* dcol, const ConvShape& s) {
       for (int kw = 0; kw < s.KW; ++kw) {
         const float* row = dcol + (size_t)((c * s.KH + kh) * s.KW + kw) * OH * OW;
         float* plane = dinp + (size_t)c * s.H * s.W;
+        int ow0, ow1;
+        valid_cols(s, kw, OW, &ow0, &ow1);
         for (int oh = 0; oh < OH; ++oh) {
           const int ih = oh * s.stride - s.pad + kh;
           if (ih < 0 || ih >= s.H) continue;
           const float* r = row + (size_t)oh * OW;
           float* dst = plane + (size_t)ih * s.W;
-          for (int ow = 0; ow < OW; ++ow) {
-            const int iw = ow * s.stride - s.pad + kw;
-            if (iw >= 0 && iw < s.W) dst[iw] += r[ow];
+          const int base = kw - s.pad;
+          if (s.stride == 1) {
+            add_f32(dst + ow0 + base, r + ow0, (size_t)(ow1 - ow0));
+          } else {
+            for (int ow = ow0; ow < ow1; ++ow) dst[ow * s.stride + base] += r[ow];
           }
         }
       }
@@ -71,11 +92,7 @@ void conv2d_backward(float* dinp, float* dw, float* db, float* col, float* dcol,
   for (int n = 0; n < N; ++n) {
     const float* d = dout + (size_t)n * s.OC * P;
     // db: out = ... + b
-    for (int oc = 0; oc < s.OC; ++oc) {
-      float acc = 0.f;
-      for (int p = 0; p < P; ++p) acc += d[(size_t)oc * P + p];
-      db[oc] += acc;
-    }
+    for (int oc = 0; oc < s.OC; ++oc) db[oc] += sum_f32(d + (size_t)oc * P, P);
     // dw: out = w * col  ->  dw += dout * col^T (col recomputed: cheaper than storing it)
     im2col(col, inp + (size_t)n * s.C * s.H * s.W, s);
     gemm_nt_f32(s.OC, K, P, d, P, col, P, dw, K, /*acc=*/true);

@@ -1,6 +1,7 @@
 #include "core/model.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 
@@ -48,19 +49,19 @@ void Workspace::reserve(const ModelSpec& m, int n) {
   const size_t a2n = (size_t)m.conv2.OC * m.conv2.P();
   const size_t colmax = std::max((size_t)m.conv1.K() * m.conv1.P(), (size_t)m.conv2.K() * m.conv2.P());
   x.assign(n * in, 0.f);
-  r1.assign(n * a1n, 0.f);
+  c1.assign(n * a1n, 0.f);
   p1.assign(n * p1n, 0.f);
-  r2.assign(n * a2n, 0.f);
+  c2.assign(n * a2n, 0.f);
   p2.assign(n * (size_t)m.flat, 0.f);
   logits.assign(n * (size_t)m.classes, 0.f);
   probs.assign(n * (size_t)m.classes, 0.f);
-  a1.assign(n * p1n, 0);
-  a2.assign(n * (size_t)m.flat, 0);
+  i1.assign(n * p1n, 0);
+  i2.assign(n * (size_t)m.flat, 0);
   dlogits.assign(n * (size_t)m.classes, 0.f);
   dp2.assign(n * (size_t)m.flat, 0.f);
-  dr2.assign(n * a2n, 0.f);
+  dc2.assign(n * a2n, 0.f);
   dp1.assign(n * p1n, 0.f);
-  dr1.assign(n * a1n, 0.f);
+  dc1.assign(n * a1n, 0.f);
   col.assign(colmax, 0.f);
   dcol.assign(colmax, 0.f);
 }
@@ -83,47 +84,47 @@ Views views(const ModelSpec& m, const float* p) {
 }
 }  // namespace
 
+LayerProfile* g_profile = nullptr;
+void set_layer_profile(LayerProfile* p) { g_profile = p; }
+
+
+const char* const LayerProfile::kNames[LayerProfile::kStages] = {
+    "conv1 forward",  "relu+pool1 forward", "conv2 forward",  "relu+pool2 forward",
+    "fc1 forward",    "softmax xent",       "fc1 backward",   "relu+pool2 backward",
+    "conv2 backward", "relu+pool1 backward", "conv1 backward", "data (u8->f32)",
+    "grad reduce",    "adam"};
+
 void model_forward(const ModelSpec& m, Workspace& ws, const float* params, int N) {
   const Views w = views(m, params);
-  const size_t a1n = (size_t)N * m.conv1.OC * m.conv1.P();
-  const size_t a2n = (size_t)N * m.conv2.OC * m.conv2.P();
-  conv2d_forward(ws.r1.data(), ws.col.data(), ws.x.data(), w.c1w, w.c1b, N, m.conv1);
-  relu_forward_f32(ws.r1.data(), ws.r1.data(), a1n);
-  maxpool2d_forward(ws.p1.data(), ws.a1.data(), ws.r1.data(), N, m.conv1.OC, m.conv1.OH(),
-                    m.conv1.OW(), m.pool, m.pool);
-  conv2d_forward(ws.r2.data(), ws.col.data(), ws.p1.data(), w.c2w, w.c2b, N, m.conv2);
-  relu_forward_f32(ws.r2.data(), ws.r2.data(), a2n);
-  maxpool2d_forward(ws.p2.data(), ws.a2.data(), ws.r2.data(), N, m.conv2.OC, m.conv2.OH(),
-                    m.conv2.OW(), m.pool, m.pool);
+  { ProfileScope t(0); conv2d_forward(ws.c1.data(), ws.col.data(), ws.x.data(), w.c1w, w.c1b, N, m.conv1); }
+  // ReLU is fused into the pool (exactly relu-then-pool, see kernels.h).
+  { ProfileScope t(1); relu_maxpool2x2_forward_f32(ws.p1.data(), ws.i1.data(), ws.c1.data(), (size_t)N * m.conv1.OC, m.conv1.OH(), m.conv1.OW()); }
+  { ProfileScope t(2); conv2d_forward(ws.c2.data(), ws.col.data(), ws.p1.data(), w.c2w, w.c2b, N, m.conv2); }
+  { ProfileScope t(3); relu_maxpool2x2_forward_f32(ws.p2.data(), ws.i2.data(), ws.c2.data(), (size_t)N * m.conv2.OC, m.conv2.OH(), m.conv2.OW()); }
   // p2 is [N, 16, 7, 7]: its memory order is already PyTorch's flatten order.
-  linear_forward(ws.logits.data(), ws.p2.data(), w.fw, w.fb, N, m.flat, m.classes);
+  { ProfileScope t(4); linear_forward(ws.logits.data(), ws.p2.data(), w.fw, w.fb, N, m.flat, m.classes); }
 }
 
 double model_forward_backward(const ModelSpec& m, Workspace& ws, const float* params,
                               float* grads, const uint8_t* labels, int N, float scale) {
   model_forward(m, ws, params, N);
-  const double loss = softmax_xent_forward(ws.probs.data(), ws.logits.data(), labels, N, m.classes);
   const Views w = views(m, params);
   float* g = grads;
   float *dc1w = g + m.params[0].offset, *dc1b = g + m.params[1].offset;
   float *dc2w = g + m.params[2].offset, *dc2b = g + m.params[3].offset;
   float *dfw = g + m.params[4].offset, *dfb = g + m.params[5].offset;
-  const size_t a1n = (size_t)N * m.conv1.OC * m.conv1.P();
-  const size_t a2n = (size_t)N * m.conv2.OC * m.conv2.P();
-
-  softmax_xent_backward(ws.dlogits.data(), ws.probs.data(), labels, N, m.classes, scale);
-  linear_backward(ws.dp2.data(), dfw, dfb, ws.dlogits.data(), ws.p2.data(), w.fw, N, m.flat,
-                  m.classes);
-  maxpool2d_backward(ws.dr2.data(), ws.dp2.data(), ws.a2.data(), N, m.conv2.OC, m.conv2.OH(),
-                     m.conv2.OW(), m.pool, m.pool);
-  relu_backward_f32(ws.dr2.data(), ws.dr2.data(), ws.r2.data(), a2n);
-  conv2d_backward(ws.dp1.data(), dc2w, dc2b, ws.col.data(), ws.dcol.data(), ws.dr2.data(),
-                  ws.p1.data(), w.c2w, N, m.conv2);
-  maxpool2d_backward(ws.dr1.data(), ws.dp1.data(), ws.a1.data(), N, m.conv1.OC, m.conv1.OH(),
-                     m.conv1.OW(), m.pool, m.pool);
-  relu_backward_f32(ws.dr1.data(), ws.dr1.data(), ws.r1.data(), a1n);
-  conv2d_backward(nullptr, dc1w, dc1b, ws.col.data(), ws.dcol.data(), ws.dr1.data(),
-                  ws.x.data(), w.c1w, N, m.conv1);
+  double loss;
+  {
+    ProfileScope t(5);
+    loss = softmax_xent_forward(ws.probs.data(), ws.logits.data(), labels, N, m.classes);
+    softmax_xent_backward(ws.dlogits.data(), ws.probs.data(), labels, N, m.classes, scale);
+  }
+  { ProfileScope t(6); linear_backward(ws.dp2.data(), dfw, dfb, ws.dlogits.data(), ws.p2.data(), w.fw, N, m.flat, m.classes); }
+  { ProfileScope t(7); relu_maxpool2x2_backward_f32(ws.dc2.data(), ws.dp2.data(), ws.i2.data(), (size_t)N * m.conv2.OC, m.conv2.OH(), m.conv2.OW()); }
+  { ProfileScope t(8); conv2d_backward(ws.dp1.data(), dc2w, dc2b, ws.col.data(), ws.dcol.data(), ws.dc2.data(), ws.p1.data(), w.c2w, N, m.conv2); }
+  { ProfileScope t(9); relu_maxpool2x2_backward_f32(ws.dc1.data(), ws.dp1.data(), ws.i1.data(), (size_t)N * m.conv1.OC, m.conv1.OH(), m.conv1.OW()); }
+  // conv1 is the first layer: no input gradient.
+  { ProfileScope t(10); conv2d_backward(nullptr, dc1w, dc1b, ws.col.data(), ws.dcol.data(), ws.dc1.data(), ws.x.data(), w.c1w, N, m.conv1); }
   return loss;
 }
 

@@ -4,6 +4,7 @@
 // Parameters live in one float buffer carved by a size table (llm.c); gradients
 // and Adam's two moments mirror the same layout, so the optimizer is one flat loop.
 #pragma once
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -37,15 +38,39 @@ struct ModelSpec {
 // training step does no heap allocation.
 struct Workspace {
   int cap = 0;
-  std::vector<float> x, r1, p1, r2, p2, logits, probs;   // forward, saved for backward
-  std::vector<int32_t> a1, a2;                            // max-pool argmax
-  std::vector<float> dlogits, dp2, dr2, dp1, dr1, col, dcol;
+  // Forward values saved for backward: input, conv outputs (pre-ReLU), pool outputs.
+  std::vector<float> x, c1, p1, c2, p2, logits, probs;
+  std::vector<int32_t> i1, i2;  // window index of each pool output (4 = cut by ReLU)
+  std::vector<float> dlogits, dp2, dc2, dp1, dc1, col, dcol;
   void reserve(const ModelSpec& m, int cap);
 };
 
 // PyTorch's default init for Conv2d and Linear (kaiming_uniform_(a=sqrt(5)) for
 // weights, U(+-1/sqrt(fan_in)) for biases): both are U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
 void init_params(const ModelSpec& m, float* params, uint64_t seed);
+
+// Seconds spent per layer, accumulated while set (the benchmark's per-layer split).
+struct LayerProfile {
+  static constexpr int kStages = 14;
+  static const char* const kNames[kStages];
+  double seconds[kStages] = {};
+};
+void set_layer_profile(LayerProfile* p);  // nullptr (the default) turns it off
+extern LayerProfile* g_profile;
+
+// Adds the time of its scope to stage `stage` of the active profile, if any.
+struct ProfileScope {
+  int stage;
+  std::chrono::steady_clock::time_point t0;
+  explicit ProfileScope(int s) : stage(s) {
+    if (g_profile) t0 = std::chrono::steady_clock::now();
+  }
+  ~ProfileScope() {
+    if (g_profile)
+      g_profile->seconds[stage] +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+};
 
 // Forward of ws.x (N images, already scaled to [0,1]) into ws.logits.
 void model_forward(const ModelSpec& m, Workspace& ws, const float* params, int N);

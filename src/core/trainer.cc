@@ -73,6 +73,11 @@ Trainer::Trainer(const TrainerConfig& config) : spec_(ModelSpec::SeedCnn()) {
   st_.exp_avg_sq.assign(spec_.num_params, 0.f);
   init_params(spec_, st_.params.data(), config.seed);
   grads_.assign(spec_.num_params, 0.f);
+  int threads = config.threads < 1 ? 1 : config.threads;
+  if (!ThreadPool::supported()) threads = 1;
+  pool_.reset(new ThreadPool(threads));
+  ws_.resize(threads);
+  for (Workspace& w : ws_) w.reserve(spec_, kChunk);
   size_buffers();
 }
 
@@ -81,7 +86,7 @@ void Trainer::size_buffers() {
   const int nchunks = (B + kChunk - 1) / kChunk;
   chunk_grads_.assign(nchunks, std::vector<float>(spec_.num_params, 0.f));
   chunk_labels_.assign((size_t)nchunks * kChunk, 0);
-  if (ws_.cap < kChunk) ws_.reserve(spec_, kChunk);
+  chunk_loss_.assign(nchunks, 0.0);
 }
 
 uint32_t Trainer::steps_per_epoch() const {
@@ -132,26 +137,35 @@ double Trainer::batch_forward_backward(const uint32_t* idx, int B) {
   const int in = spec_.in_c * spec_.in_h * spec_.in_w;
   const float scale = 1.f / (float)B;
   const int nchunks = (B + kChunk - 1) / kChunk;
-  double loss = 0.0;
-  for (int c = 0; c < nchunks; ++c) {
+  // Each chunk starts from zero gradients in its own buffer; which worker runs
+  // it does not matter (its workspace is scratch, fully overwritten).
+  pool_->run(nchunks, [&](int c, int worker) {
+    Workspace& ws = ws_[worker];
     const int b0 = c * kChunk, n = std::min(kChunk, B - b0);
     uint8_t* labels = chunk_labels_.data() + b0;
-    for (int i = 0; i < n; ++i) {
-      const uint32_t k = idx[b0 + i];
-      u8_to_f32_div(ws_.x.data() + (size_t)i * in, train_.pixels() + (size_t)k * in, in, 255.f);
-      labels[i] = train_.labels()[k];
+    {
+      ProfileScope timer(11);
+      for (int i = 0; i < n; ++i) {
+        const uint32_t k = idx[b0 + i];
+        u8_to_f32_div(ws.x.data() + (size_t)i * in, train_.pixels() + (size_t)k * in, in, 255.f);
+        labels[i] = train_.labels()[k];
+      }
     }
     std::vector<float>& g = chunk_grads_[c];
     std::memset(g.data(), 0, sizeof(float) * g.size());
-    loss += model_forward_backward(spec_, ws_, st_.params.data(), g.data(), labels, n, scale);
-  }
+    chunk_loss_[c] = model_forward_backward(spec_, ws, st_.params.data(), g.data(), labels, n, scale);
+  });
+  double loss = 0.0;
+  for (int c = 0; c < nchunks; ++c) loss += chunk_loss_[c];
   // Fixed reduction order over chunks: the same sums whatever computed them.
+  ProfileScope timer(12);
   std::memcpy(grads_.data(), chunk_grads_[0].data(), sizeof(float) * grads_.size());
   for (int c = 1; c < nchunks; ++c) add_f32(grads_.data(), chunk_grads_[c].data(), grads_.size());
   return loss / B;
 }
 
 void Trainer::adam_step() {
+  ProfileScope timer(13);
   TrainerConfig& c = st_.config;
   st_.step += 1;
   // PyTorch computes these in Python doubles and passes them as scalars.
@@ -211,12 +225,12 @@ void Trainer::evaluate_range(uint32_t begin, uint32_t count, double* loss_sum, u
   const uint32_t end = std::min(test_.count, begin + count);
   for (uint32_t b = begin; b < end; b += kChunk) {
     const int n = (int)std::min<uint32_t>(kChunk, end - b);
-    u8_to_f32_div(ws_.x.data(), test_.pixels() + (size_t)b * in, (size_t)n * in, 255.f);
-    model_forward(spec_, ws_, st_.params.data(), n);
+    u8_to_f32_div(ws_[0].x.data(), test_.pixels() + (size_t)b * in, (size_t)n * in, 255.f);
+    model_forward(spec_, ws_[0], st_.params.data(), n);
     const uint8_t* labels = test_.labels() + b;
-    *loss_sum += softmax_xent_forward(ws_.probs.data(), ws_.logits.data(), labels, n, spec_.classes);
+    *loss_sum += softmax_xent_forward(ws_[0].probs.data(), ws_[0].logits.data(), labels, n, spec_.classes);
     for (int i = 0; i < n; ++i) {
-      const float* p = ws_.logits.data() + (size_t)i * spec_.classes;
+      const float* p = ws_[0].logits.data() + (size_t)i * spec_.classes;
       int best = 0;
       for (int v = 1; v < spec_.classes; ++v)
         if (p[v] > p[best]) best = v;
@@ -236,11 +250,11 @@ void Trainer::predict(const float* images, int n, uint8_t* labels, float* probs)
   static const uint8_t zeros[kChunk] = {};
   for (int b = 0; b < n; b += kChunk) {
     const int m = std::min(kChunk, n - b);
-    std::memcpy(ws_.x.data(), images + (size_t)b * in, sizeof(float) * m * in);
-    model_forward(spec_, ws_, st_.params.data(), m);
-    softmax_xent_forward(ws_.probs.data(), ws_.logits.data(), zeros, m, V);
+    std::memcpy(ws_[0].x.data(), images + (size_t)b * in, sizeof(float) * m * in);
+    model_forward(spec_, ws_[0], st_.params.data(), m);
+    softmax_xent_forward(ws_[0].probs.data(), ws_[0].logits.data(), zeros, m, V);
     for (int i = 0; i < m; ++i) {
-      const float* p = ws_.probs.data() + (size_t)i * V;
+      const float* p = ws_[0].probs.data() + (size_t)i * V;
       int best = 0;
       for (int v = 1; v < V; ++v)
         if (p[v] > p[best]) best = v;
@@ -257,10 +271,10 @@ float Trainer::forward_backward(const float* images, const uint8_t* labels, int 
   double loss = 0.0;
   for (int b = 0; b < n; b += kChunk) {
     const int m = std::min(kChunk, n - b);
-    std::memcpy(ws_.x.data(), images + (size_t)b * in, sizeof(float) * m * in);
-    loss += model_forward_backward(spec_, ws_, st_.params.data(), grads_.data(), labels + b, m,
+    std::memcpy(ws_[0].x.data(), images + (size_t)b * in, sizeof(float) * m * in);
+    loss += model_forward_backward(spec_, ws_[0], st_.params.data(), grads_.data(), labels + b, m,
                                    1.f / (float)n);
-    if (logits_out) std::memcpy(logits_out + (size_t)b * V, ws_.logits.data(), sizeof(float) * m * V);
+    if (logits_out) std::memcpy(logits_out + (size_t)b * V, ws_[0].logits.data(), sizeof(float) * m * V);
   }
   return (float)(loss / n);
 }

@@ -8,11 +8,13 @@
 // bit-identical to one that never stopped.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/idx.h"
 #include "core/model.h"
+#include "core/parallel.h"
 #include "core/status.h"
 
 namespace wt {
@@ -26,6 +28,7 @@ struct TrainerConfig {
   double learning_rate = 1e-3;
   int batch_size = 64;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
+  int threads = 1;  // workers per batch; never changes results, not saved in checkpoints
 };
 
 // Everything a checkpoint restores; swapped in whole, so a refused load changes nothing.
@@ -84,6 +87,7 @@ class Trainer {
   uint32_t train_count() const { return train_.count; }
   uint32_t test_count() const { return test_.count; }
   uint32_t steps_per_epoch() const;
+  int threads() const { return pool_->threads(); }
   const ImageSet& test_set() const { return test_; }
 
  private:
@@ -100,7 +104,9 @@ class Trainer {
   std::vector<float> grads_;
   std::vector<std::vector<float>> chunk_grads_;
   std::vector<uint8_t> chunk_labels_;
-  Workspace ws_;
+  std::vector<double> chunk_loss_;
+  std::vector<Workspace> ws_;  // one per worker thread
+  std::unique_ptr<ThreadPool> pool_;
 };
 
 }  // namespace wt

@@ -8,6 +8,9 @@ export interface TrainerConfig {
   learningRate?: number;  // default 1e-3
   batchSize?: number;     // default 64
   weightDecay?: number;   // default 0 (PyTorch Adam's L2 weight_decay)
+  threads?: number;       // default 1; > 1 loads the pthreads build where supported
+                          // (Node; pages that are cross-origin isolated). Results are
+                          // bit-identical for any thread count.
 }
 
 /** The four IDX files (MNIST's format), uncompressed bytes. */
@@ -72,5 +75,7 @@ export class Trainer {
 
 /** Loads the wasm module once (browser, worker or Node) and makes a trainer. */
 export function createTrainer(config?: TrainerConfig): Promise<Trainer>;
+/** True where the pthreads build can run (Node, or a cross-origin isolated page). */
+export function threadsSupported(): boolean;
 /** Reads a checkpoint's metadata and tensor list without a trainer (validates it). */
 export function inspectCheckpoint(bytes: Uint8Array): Promise<CheckpointInfo>;

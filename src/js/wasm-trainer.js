@@ -10,20 +10,29 @@
 const isNode = typeof process !== 'undefined' && !!process.versions?.node &&
   typeof window === 'undefined' && typeof WorkerGlobalScope === 'undefined';
 
-let modulePromise = null;
+const modulePromises = new Map();
 
-/** Loads (once) and returns the Embind module. */
-export function loadModule() {
-  if (!modulePromise) modulePromise = isNode ? loadNode() : loadBrowser();
-  return modulePromise;
+/** Whether this environment can run the pthreads build: Node can; a page or worker
+ *  needs SharedArrayBuffer, i.e. cross-origin isolation (COOP + COEP headers). */
+export function threadsSupported() {
+  return isNode || (typeof SharedArrayBuffer !== 'undefined' && globalThis.crossOriginIsolated === true);
 }
 
-async function loadNode() {
+/** Loads (once per variant) and returns the Embind module: the pthreads build when
+ *  threads > 1 and supported, else the single-thread build (the fallback). */
+export function loadModule({ threads = 1 } = {}) {
+  const mt = threads > 1 && threadsSupported();
+  if (!modulePromises.has(mt)) modulePromises.set(mt, isNode ? loadNode(mt) : loadBrowser(mt));
+  return modulePromises.get(mt);
+}
+
+async function loadNode(mt) {
   const { createRequire } = await import('node:module');
   const { readFile } = await import('node:fs/promises');
   const { fileURLToPath } = await import('node:url');
-  const cjs = new URL('../../build/wasm/wasm_trainer_node.cjs', import.meta.url);
-  const wasm = new URL('../../build/wasm/wasm_trainer_node.wasm', import.meta.url);
+  const name = mt ? 'wasm-mt/wasm_trainer_mt_node' : 'wasm/wasm_trainer_node';
+  const cjs = new URL(`../../build/${name}.cjs`, import.meta.url);
+  const wasm = new URL(`../../build/${name}.wasm`, import.meta.url);
   let factory, wasmBinary;
   try {
     factory = createRequire(import.meta.url)(fileURLToPath(cjs));
@@ -31,11 +40,15 @@ async function loadNode() {
   } catch (e) {
     throw new Error(`the wasm build is missing (${fileURLToPath(wasm)}): run "npm run build" first`);
   }
-  return factory({ wasmBinary });
+  const m = await factory({ wasmBinary });
+  // TOOLCHAIN trap 4: live pthread workers would keep Node running after the work
+  // is done; unref them so the process exits when the script does.
+  if (m.PThread) for (const w of [...m.PThread.unusedWorkers, ...m.PThread.runningWorkers]) w.unref?.();
+  return m;
 }
 
-async function loadBrowser() {
-  const url = new URL('../../build/wasm/wasm_trainer.mjs', import.meta.url);
+async function loadBrowser(mt) {
+  const url = new URL(mt ? '../../build/wasm-mt/wasm_trainer_mt.mjs' : '../../build/wasm/wasm_trainer.mjs', import.meta.url);
   const { default: factory } = await import(/* @vite-ignore */ url.href);
   return factory();
 }
@@ -52,7 +65,7 @@ function check(error) {
   if (error) throw new Error(error);
 }
 
-export const DEFAULTS = Object.freeze({ seed: 0, learningRate: 1e-3, batchSize: 64, weightDecay: 0 });
+export const DEFAULTS = Object.freeze({ seed: 0, learningRate: 1e-3, batchSize: 64, weightDecay: 0, threads: 1 });
 
 // Test-set evaluation runs in slices: V8 optimizes wasm between calls, and a page
 // stays responsive when each call is short (TOOLCHAIN: "V8 tiering").
@@ -70,8 +83,9 @@ export class Trainer {
     if (!(c.learningRate > 0)) throw new Error(`learning rate must be positive, got ${c.learningRate}`);
     if (!Number.isInteger(c.seed) || c.seed < 0) throw new Error(`seed must be a non-negative integer, got ${c.seed}`);
     if (c.weightDecay < 0) throw new Error(`weight decay must be >= 0, got ${c.weightDecay}`);
+    if (!Number.isInteger(c.threads) || c.threads < 1) throw new Error(`threads must be an integer >= 1, got ${c.threads}`);
     this.#m = module;
-    this.#t = new module.Trainer(c.seed, c.learningRate, c.batchSize, c.weightDecay);
+    this.#t = new module.Trainer(c.seed, c.learningRate, c.batchSize, c.weightDecay, c.threads);
   }
 
   /** The effective hyperparameters (a loaded checkpoint's win over the constructor's). */
@@ -141,7 +155,7 @@ export class Trainer {
 }
 
 export async function createTrainer(config = {}) {
-  return new Trainer(await loadModule(), config);
+  return new Trainer(await loadModule({ threads: config.threads ?? 1 }), config);
 }
 
 export async function inspectCheckpoint(bytes) {

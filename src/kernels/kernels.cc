@@ -7,7 +7,9 @@
 // wasm SIMD onto.
 #include "kernels/kernels.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include <hwy/highway.h>
 
@@ -82,55 +84,51 @@ void gemm_tn_f32(int M, int N, int K, const float* A, int lda, const float* B, i
   gemm_xn<true>(M, N, K, A, lda, B, ldb, C, ldc, acc);
 }
 
-// Dot products along K: one row of A against 4 rows of B shares the A loads;
-// 4 independent accumulators also hide the add latency.
-void gemm_nt_f32(int M, int N, int K, const float* A, int lda, const float* B, int ldb,
-                 float* C, int ldc, bool acc) {
+// Dot products along K. A block of MR rows of A against 4 rows of B shares the
+// loads: 2x4 needs 6 loads per 8 multiply-adds (1x4 needed 5 per 4), and its 8
+// accumulators leave registers for the loads on x86's 16 vector registers.
+namespace {
+template <int MR>
+HWY_INLINE void nt_block(int K, const float* HWY_RESTRICT A, int lda, const float* HWY_RESTRICT B,
+                         int ldb, float* HWY_RESTRICT C, int ldc, bool acc, int i, int j, int NB) {
   const DF d;
   const int L = (int)hn::Lanes(d);
-  for (int i = 0; i < M; ++i) {
-    const float* a = A + (size_t)i * lda;
-    int j = 0;
-    for (; j + 4 <= N; j += 4) {
-      const float* b0 = B + (size_t)j * ldb;
-      const float* b1 = b0 + ldb;
-      const float* b2 = b1 + ldb;
-      const float* b3 = b2 + ldb;
-      VF s0 = hn::Zero(d), s1 = hn::Zero(d), s2 = hn::Zero(d), s3 = hn::Zero(d);
-      int k = 0;
-      for (; k + L <= K; k += L) {
-        const VF av = hn::LoadU(d, a + k);
-        s0 = hn::MulAdd(av, hn::LoadU(d, b0 + k), s0);
-        s1 = hn::MulAdd(av, hn::LoadU(d, b1 + k), s1);
-        s2 = hn::MulAdd(av, hn::LoadU(d, b2 + k), s2);
-        s3 = hn::MulAdd(av, hn::LoadU(d, b3 + k), s3);
-      }
-      float r0 = hn::GetLane(hn::SumOfLanes(d, s0)), r1 = hn::GetLane(hn::SumOfLanes(d, s1));
-      float r2 = hn::GetLane(hn::SumOfLanes(d, s2)), r3 = hn::GetLane(hn::SumOfLanes(d, s3));
-      for (; k < K; ++k) {
-        r0 += a[k] * b0[k];
-        r1 += a[k] * b1[k];
-        r2 += a[k] * b2[k];
-        r3 += a[k] * b3[k];
-      }
-      float* c = C + (size_t)i * ldc + j;
-      if (acc) {
-        c[0] += r0; c[1] += r1; c[2] += r2; c[3] += r3;
-      } else {
-        c[0] = r0; c[1] = r1; c[2] = r2; c[3] = r3;
-      }
-    }
-    for (; j < N; ++j) {
-      const float* b = B + (size_t)j * ldb;
-      VF s = hn::Zero(d);
-      int k = 0;
-      for (; k + L <= K; k += L) s = hn::MulAdd(hn::LoadU(d, a + k), hn::LoadU(d, b + k), s);
-      float r = hn::GetLane(hn::SumOfLanes(d, s));
-      for (; k < K; ++k) r += a[k] * b[k];
-      float* c = C + (size_t)i * ldc + j;
-      *c = acc ? *c + r : r;
+  VF s[MR][4];
+  for (int r = 0; r < MR; ++r)
+    for (int c = 0; c < 4; ++c) s[r][c] = hn::Zero(d);
+  const float* a[MR];
+  const float* b[4];
+  for (int r = 0; r < MR; ++r) a[r] = A + (size_t)(i + r) * lda;
+  for (int c = 0; c < 4; ++c) b[c] = B + (size_t)(j + (c < NB ? c : 0)) * ldb;
+  int k = 0;
+  for (; k + L <= K; k += L) {
+    VF bv[4];
+    for (int c = 0; c < 4; ++c) bv[c] = hn::LoadU(d, b[c] + k);
+    for (int r = 0; r < MR; ++r) {
+      const VF av = hn::LoadU(d, a[r] + k);
+      for (int c = 0; c < 4; ++c) s[r][c] = hn::MulAdd(av, bv[c], s[r][c]);
     }
   }
+  for (int r = 0; r < MR; ++r)
+    for (int c = 0; c < NB; ++c) {
+      float v = hn::GetLane(hn::SumOfLanes(d, s[r][c]));
+      for (int kk = k; kk < K; ++kk) v += a[r][kk] * b[c][kk];
+      float* out = C + (size_t)(i + r) * ldc + j + c;
+      *out = acc ? *out + v : v;
+    }
+}
+template <int MR>
+HWY_INLINE void nt_rows(int N, int K, const float* A, int lda, const float* B, int ldb, float* C,
+                        int ldc, bool acc, int i) {
+  for (int j = 0; j < N; j += 4) nt_block<MR>(K, A, lda, B, ldb, C, ldc, acc, i, j, std::min(4, N - j));
+}
+}  // namespace
+
+void gemm_nt_f32(int M, int N, int K, const float* A, int lda, const float* B, int ldb,
+                 float* C, int ldc, bool acc) {
+  int i = 0;
+  for (; i + 2 <= M; i += 2) nt_rows<2>(N, K, A, lda, B, ldb, C, ldc, acc, i);
+  for (; i < M; ++i) nt_rows<1>(N, K, A, lda, B, ldb, C, ldc, acc, i);
 }
 
 void relu_forward_f32(float* y, const float* x, size_t n) {
@@ -201,4 +199,132 @@ void adam_update_f32(float* p, const float* grad, float* m, float* v, size_t n, 
   }
 }
 
+}  // namespace wt
+
+namespace wt {
+namespace {
+// Pooling works on fixed 128-bit vectors on every target: the even/odd split and the
+// interleave it needs are single shuffles there (on AVX2 they would cross 128-bit lanes).
+using D4 = hn::FixedTag<float, 4>;
+using DI4 = hn::FixedTag<int32_t, 4>;
+
+inline int32_t window_index(float a, float b, float c, float e, float* m_out) {
+  float m = a;
+  int32_t i = 0;
+  if (b > m) m = b, i = 1;
+  if (c > m) m = c, i = 2;
+  if (e > m) m = e, i = 3;
+  *m_out = m > 0.f ? m : 0.f;
+  return m > 0.f ? i : 4;
+}
+}  // namespace
+
+void relu_maxpool2x2_forward_f32(float* out, int32_t* idx, const float* in, size_t planes,
+                                 int H, int W) {
+  const D4 d;
+  const DI4 di;
+  const int OH = H / 2, OW = W / 2;
+  const auto zero = hn::Zero(d);
+  for (size_t pl = 0; pl < planes; ++pl) {
+    const float* src = in + pl * H * W;
+    float* o = out + pl * OH * OW;
+    int32_t* ix = idx + pl * OH * OW;
+    for (int oh = 0; oh < OH; ++oh) {
+      const float* top = src + (2 * oh) * W;
+      const float* bot = top + W;
+      float* orow = o + oh * OW;
+      int32_t* irow = ix + oh * OW;
+      int ow = 0;
+      for (; ow + 4 <= OW; ow += 4) {
+        const auto t0 = hn::LoadU(d, top + 2 * ow), t1 = hn::LoadU(d, top + 2 * ow + 4);
+        const auto b0 = hn::LoadU(d, bot + 2 * ow), b1 = hn::LoadU(d, bot + 2 * ow + 4);
+        const auto a = hn::ConcatEven(d, t1, t0), b = hn::ConcatOdd(d, t1, t0);
+        const auto c = hn::ConcatEven(d, b1, b0), e = hn::ConcatOdd(d, b1, b0);
+        const auto m = hn::Max(hn::Max(a, b), hn::Max(c, e));
+        // First maximum in scan order: test from last to first so earlier ones win.
+        auto i = hn::Set(di, 3);
+        i = hn::IfThenElse(hn::RebindMask(di, hn::Eq(c, m)), hn::Set(di, 2), i);
+        i = hn::IfThenElse(hn::RebindMask(di, hn::Eq(b, m)), hn::Set(di, 1), i);
+        i = hn::IfThenElse(hn::RebindMask(di, hn::Eq(a, m)), hn::Zero(di), i);
+        const auto pos = hn::Gt(m, zero);
+        i = hn::IfThenElse(hn::RebindMask(di, pos), i, hn::Set(di, 4));
+        hn::StoreU(hn::IfThenElseZero(pos, m), d, orow + ow);
+        hn::StoreU(i, di, irow + ow);
+      }
+      for (; ow < OW; ++ow)
+        irow[ow] = window_index(top[2 * ow], top[2 * ow + 1], bot[2 * ow], bot[2 * ow + 1], &orow[ow]);
+    }
+  }
+}
+
+void relu_maxpool2x2_backward_f32(float* din, const float* dout, const int32_t* idx,
+                                  size_t planes, int H, int W) {
+  const D4 d;
+  const DI4 di;
+  const int OH = H / 2, OW = W / 2;
+  if ((H | W) & 1) std::memset(din, 0, sizeof(float) * planes * H * W);  // uncovered edges
+  for (size_t pl = 0; pl < planes; ++pl) {
+    float* dst = din + pl * H * W;
+    const float* g = dout + pl * OH * OW;
+    const int32_t* ix = idx + pl * OH * OW;
+    for (int oh = 0; oh < OH; ++oh) {
+      float* top = dst + (2 * oh) * W;
+      float* bot = top + W;
+      const float* grow = g + oh * OW;
+      const int32_t* irow = ix + oh * OW;
+      int ow = 0;
+      for (; ow + 4 <= OW; ow += 4) {
+        const auto gv = hn::LoadU(d, grow + ow);
+        const auto iv = hn::LoadU(di, irow + ow);
+        const auto tl = hn::IfThenElseZero(hn::RebindMask(d, hn::Eq(iv, hn::Zero(di))), gv);
+        const auto tr = hn::IfThenElseZero(hn::RebindMask(d, hn::Eq(iv, hn::Set(di, 1))), gv);
+        const auto bl = hn::IfThenElseZero(hn::RebindMask(d, hn::Eq(iv, hn::Set(di, 2))), gv);
+        const auto br = hn::IfThenElseZero(hn::RebindMask(d, hn::Eq(iv, hn::Set(di, 3))), gv);
+        hn::StoreU(hn::InterleaveLower(d, tl, tr), d, top + 2 * ow);
+        hn::StoreU(hn::InterleaveUpper(d, tl, tr), d, top + 2 * ow + 4);
+        hn::StoreU(hn::InterleaveLower(d, bl, br), d, bot + 2 * ow);
+        hn::StoreU(hn::InterleaveUpper(d, bl, br), d, bot + 2 * ow + 4);
+      }
+      for (; ow < OW; ++ow) {
+        const int32_t i = irow[ow];
+        top[2 * ow] = i == 0 ? grow[ow] : 0.f;
+        top[2 * ow + 1] = i == 1 ? grow[ow] : 0.f;
+        bot[2 * ow] = i == 2 ? grow[ow] : 0.f;
+        bot[2 * ow + 1] = i == 3 ? grow[ow] : 0.f;
+      }
+    }
+  }
+}
+
+float sum_f32(const float* x, size_t n) {
+  const D4 d;
+  auto s0 = hn::Zero(d), s1 = hn::Zero(d);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    s0 = hn::Add(s0, hn::LoadU(d, x + i));
+    s1 = hn::Add(s1, hn::LoadU(d, x + i + 4));
+  }
+  for (; i + 4 <= n; i += 4) s0 = hn::Add(s0, hn::LoadU(d, x + i));
+  float r = hn::GetLane(hn::SumOfLanes(d, hn::Add(s0, s1)));
+  for (; i < n; ++i) r += x[i];
+  return r;
+}
+
+}  // namespace wt
+
+namespace wt {
+float peak_probe_f32(int64_t iters) {
+  const DF d;
+  VF a0 = hn::Set(d, 0.1f), a1 = hn::Set(d, 0.2f), a2 = hn::Set(d, 0.3f), a3 = hn::Set(d, 0.4f);
+  VF a4 = hn::Set(d, 0.5f), a5 = hn::Set(d, 0.6f), a6 = hn::Set(d, 0.7f), a7 = hn::Set(d, 0.8f);
+  const VF m = hn::Set(d, 0.999999f), c = hn::Set(d, 1e-7f);
+  for (int64_t i = 0; i < iters; ++i) {
+    a0 = hn::MulAdd(a0, m, c); a1 = hn::MulAdd(a1, m, c); a2 = hn::MulAdd(a2, m, c);
+    a3 = hn::MulAdd(a3, m, c); a4 = hn::MulAdd(a4, m, c); a5 = hn::MulAdd(a5, m, c);
+    a6 = hn::MulAdd(a6, m, c); a7 = hn::MulAdd(a7, m, c);
+  }
+  const VF s = hn::Add(hn::Add(hn::Add(a0, a1), hn::Add(a2, a3)), hn::Add(hn::Add(a4, a5), hn::Add(a6, a7)));
+  return hn::GetLane(hn::SumOfLanes(d, s));
+}
+int simd_lanes_f32() { return (int)hn::Lanes(DF()); }
 }  // namespace wt

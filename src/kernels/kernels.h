@@ -47,3 +47,29 @@ void adam_update_f32(float* p, const float* grad, float* m, float* v, size_t n, 
                      float bc2_sqrt);
 
 }  // namespace wt
+
+namespace wt {
+
+// Fused ReLU + 2x2/stride-2 max-pool over `planes` planes of H x W (H, W even):
+//   out = max(0, max of each window); idx = 0..3, the first maximum of the window in
+//   scan order (PyTorch's tie rule), or 4 when the window's max is <= 0 (ReLU cut it:
+//   no gradient). Exactly relu-then-maxpool: max commutes with the monotone ReLU.
+void relu_maxpool2x2_forward_f32(float* out, int32_t* idx, const float* in, size_t planes,
+                                 int H, int W);
+// din[planes, H, W] = dout routed to each window's idx position, zeros elsewhere.
+void relu_maxpool2x2_backward_f32(float* din, const float* dout, const int32_t* idx,
+                                  size_t planes, int H, int W);
+
+// sum of n floats (4 partial sums, then combined in a fixed order).
+float sum_f32(const float* x, size_t n);
+
+}  // namespace wt
+
+namespace wt {
+// The machine's multiply-add throughput, for the benchmark's "achieved vs peak":
+// 8 independent accumulator chains of MulAdd on register-resident vectors (wasm
+// SIMD128 has no FMA, so there it is a mul and an add). Performs
+// iters * 8 * lanes * 2 FLOP; returns a value that depends on all of them.
+float peak_probe_f32(int64_t iters);
+int simd_lanes_f32();
+}  // namespace wt

