@@ -38,7 +38,10 @@ void im2col(float* col, const float* inp, const ConvShape& s) {
           const int base = kw - s.pad;
           for (int ow = 0; ow < ow0; ++ow) r[ow] = 0.f;
           if (s.stride == 1) {
-            std::memcpy(r + ow0, src + ow0 + base, sizeof(float) * (ow1 - ow0));  // the common case
+            // An inline loop, not memcpy: rows are 14-28 floats, and a call per row
+            // costs more than the copy in wasm.
+            const float* sp = src + ow0 + base;
+            for (int ow = ow0; ow < ow1; ++ow) r[ow] = sp[ow - ow0];
           } else {
             for (int ow = ow0; ow < ow1; ++ow) r[ow] = src[ow * s.stride + base];
           }
@@ -101,6 +104,77 @@ void conv2d_backward(float* dinp, float* dw, float* db, float* col, float* dcol,
       gemm_tn_f32(K, P, s.OC, w, K, d, P, dcol, P, /*acc=*/false);
       col2im(dinp + (size_t)n * s.C * s.H * s.W, dcol, s);
     }
+  }
+}
+
+size_t conv_s1_pad_size(const ConvShape& s) {
+  const size_t Hp = s.H + 2 * s.pad, Wp = s.W + 2 * s.pad;
+  return (size_t)s.C * (Hp + 1) * Wp;  // + one slack row read by the junk columns
+}
+
+namespace {
+constexpr int kMaxTaps = 1024;
+// Row k = (c, kh, kw) of the virtual im2col matrix, for a padded image at `base`.
+void tap_rows(const float** rows, const float* base, const ConvShape& s) {
+  const int Wp = conv_s1_row(s), plane = (s.H + 2 * s.pad + 1) * Wp;
+  for (int c = 0, k = 0; c < s.C; ++c)
+    for (int kh = 0; kh < s.KH; ++kh)
+      for (int kw = 0; kw < s.KW; ++kw) rows[k++] = base + (size_t)c * plane + kh * Wp + kw;
+}
+// Copies image [C, H, W] into the interior of its padded planes.
+void pad_image(float* pad, const float* img, const ConvShape& s) {
+  const int Wp = conv_s1_row(s), plane = (s.H + 2 * s.pad + 1) * Wp;
+  for (int c = 0; c < s.C; ++c)
+    for (int h = 0; h < s.H; ++h) {
+      float* dst = pad + (size_t)c * plane + (size_t)(h + s.pad) * Wp + s.pad;
+      const float* src = img + ((size_t)c * s.H + h) * s.W;
+      for (int w = 0; w < s.W; ++w) dst[w] = src[w];
+    }
+}
+}  // namespace
+
+void conv2d_s1_forward(float* out, float* pad, const float* inp, const float* w, const float* b,
+                       int N, const ConvShape& s) {
+  const int K = s.K(), Wp = conv_s1_row(s), P = s.OH() * Wp;
+  const float* rows[kMaxTaps];
+  tap_rows(rows, pad, s);
+  for (int n = 0; n < N; ++n) {
+    pad_image(pad, inp + (size_t)n * s.C * s.H * s.W, s);
+    float* o = out + (size_t)n * s.OC * P;
+    for (int oc = 0; oc < s.OC; ++oc)
+      for (int p = 0; p < P; ++p) o[(size_t)oc * P + p] = b[oc];
+    gemm_nn_rows_f32(s.OC, P, K, w, K, rows, o, P, /*acc=*/true);
+  }
+}
+
+void conv2d_s1_backward(float* dinp, float* dw, float* db, float* pad, float* dpad, float* dcol,
+                        const float* dout, const float* inp, const float* w, int N,
+                        const ConvShape& s) {
+  const int K = s.K(), Wp = conv_s1_row(s), P = s.OH() * Wp;
+  const int plane = (s.H + 2 * s.pad + 1) * Wp;
+  const float* rows[kMaxTaps];
+  tap_rows(rows, pad, s);
+  for (int n = 0; n < N; ++n) {
+    const float* d = dout + (size_t)n * s.OC * P;
+    // db and dw: junk columns of dout are zero, so they contribute nothing.
+    for (int oc = 0; oc < s.OC; ++oc) db[oc] += sum_f32(d + (size_t)oc * P, P);
+    pad_image(pad, inp + (size_t)n * s.C * s.H * s.W, s);
+    gemm_nt_rows_f32(s.OC, K, P, d, P, rows, dw, K, /*acc=*/true);
+    if (!dinp) continue;
+    // dcol = w^T * dout, then each tap row adds back at its shift (long contiguous adds).
+    gemm_tn_f32(K, P, s.OC, w, K, d, P, dcol, P, /*acc=*/false);
+    std::memset(dpad, 0, sizeof(float) * s.C * plane);
+    for (int c = 0, k = 0; c < s.C; ++c)
+      for (int kh = 0; kh < s.KH; ++kh)
+        for (int kw = 0; kw < s.KW; ++kw, ++k)
+          add_f32(dpad + (size_t)c * plane + kh * Wp + kw, dcol + (size_t)k * P, P);
+    float* di = dinp + (size_t)n * s.C * s.H * s.W;
+    for (int c = 0; c < s.C; ++c)
+      for (int h = 0; h < s.H; ++h) {
+        const float* src = dpad + (size_t)c * plane + (size_t)(h + s.pad) * Wp + s.pad;
+        float* dst = di + ((size_t)c * s.H + h) * s.W;
+        for (int x = 0; x < s.W; ++x) dst[x] = src[x];
+      }
   }
 }
 

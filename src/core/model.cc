@@ -44,10 +44,14 @@ const ParamSpec* ModelSpec::find(const std::string& name) const {
 void Workspace::reserve(const ModelSpec& m, int n) {
   cap = n;
   const size_t in = (size_t)m.in_c * m.in_h * m.in_w;
-  const size_t a1n = (size_t)m.conv1.OC * m.conv1.P();
+  // Conv outputs (and their gradients) have padded rows: OH x Wp per channel.
+  const size_t a1n = (size_t)m.conv1.OC * m.conv1.OH() * conv_s1_row(m.conv1);
   const size_t p1n = (size_t)m.p1_c * m.p1_h * m.p1_w;
-  const size_t a2n = (size_t)m.conv2.OC * m.conv2.P();
-  const size_t colmax = std::max((size_t)m.conv1.K() * m.conv1.P(), (size_t)m.conv2.K() * m.conv2.P());
+  const size_t a2n = (size_t)m.conv2.OC * m.conv2.OH() * conv_s1_row(m.conv2);
+  const size_t colmax = (size_t)m.conv2.K() * m.conv2.OH() * conv_s1_row(m.conv2);
+  pad1.assign(conv_s1_pad_size(m.conv1), 0.f);  // borders stay zero from here on
+  pad2.assign(conv_s1_pad_size(m.conv2), 0.f);
+  dpad2.assign(conv_s1_pad_size(m.conv2), 0.f);
   x.assign(n * in, 0.f);
   c1.assign(n * a1n, 0.f);
   p1.assign(n * p1n, 0.f);
@@ -62,7 +66,6 @@ void Workspace::reserve(const ModelSpec& m, int n) {
   dc2.assign(n * a2n, 0.f);
   dp1.assign(n * p1n, 0.f);
   dc1.assign(n * a1n, 0.f);
-  col.assign(colmax, 0.f);
   dcol.assign(colmax, 0.f);
 }
 
@@ -96,11 +99,13 @@ const char* const LayerProfile::kNames[LayerProfile::kStages] = {
 
 void model_forward(const ModelSpec& m, Workspace& ws, const float* params, int N) {
   const Views w = views(m, params);
-  { ProfileScope t(0); conv2d_forward(ws.c1.data(), ws.col.data(), ws.x.data(), w.c1w, w.c1b, N, m.conv1); }
-  // ReLU is fused into the pool (exactly relu-then-pool, see kernels.h).
-  { ProfileScope t(1); relu_maxpool2x2_forward_f32(ws.p1.data(), ws.i1.data(), ws.c1.data(), (size_t)N * m.conv1.OC, m.conv1.OH(), m.conv1.OW()); }
-  { ProfileScope t(2); conv2d_forward(ws.c2.data(), ws.col.data(), ws.p1.data(), w.c2w, w.c2b, N, m.conv2); }
-  { ProfileScope t(3); relu_maxpool2x2_forward_f32(ws.p2.data(), ws.i2.data(), ws.c2.data(), (size_t)N * m.conv2.OC, m.conv2.OH(), m.conv2.OW()); }
+  // Convolutions are stride 1: the shifted-GEMM path (no im2col; conv outputs have
+  // rows of Wp floats, see layers.h). ReLU is fused into the pool (exactly
+  // relu-then-pool, see kernels.h), which reads the padded rows.
+  { ProfileScope t(0); conv2d_s1_forward(ws.c1.data(), ws.pad1.data(), ws.x.data(), w.c1w, w.c1b, N, m.conv1); }
+  { ProfileScope t(1); relu_maxpool2x2_forward_f32(ws.p1.data(), ws.i1.data(), ws.c1.data(), (size_t)N * m.conv1.OC, m.conv1.OH(), m.conv1.OW(), conv_s1_row(m.conv1)); }
+  { ProfileScope t(2); conv2d_s1_forward(ws.c2.data(), ws.pad2.data(), ws.p1.data(), w.c2w, w.c2b, N, m.conv2); }
+  { ProfileScope t(3); relu_maxpool2x2_forward_f32(ws.p2.data(), ws.i2.data(), ws.c2.data(), (size_t)N * m.conv2.OC, m.conv2.OH(), m.conv2.OW(), conv_s1_row(m.conv2)); }
   // p2 is [N, 16, 7, 7]: its memory order is already PyTorch's flatten order.
   { ProfileScope t(4); linear_forward(ws.logits.data(), ws.p2.data(), w.fw, w.fb, N, m.flat, m.classes); }
 }
@@ -120,11 +125,11 @@ double model_forward_backward(const ModelSpec& m, Workspace& ws, const float* pa
     softmax_xent_backward(ws.dlogits.data(), ws.probs.data(), labels, N, m.classes, scale);
   }
   { ProfileScope t(6); linear_backward(ws.dp2.data(), dfw, dfb, ws.dlogits.data(), ws.p2.data(), w.fw, N, m.flat, m.classes); }
-  { ProfileScope t(7); relu_maxpool2x2_backward_f32(ws.dc2.data(), ws.dp2.data(), ws.i2.data(), (size_t)N * m.conv2.OC, m.conv2.OH(), m.conv2.OW()); }
-  { ProfileScope t(8); conv2d_backward(ws.dp1.data(), dc2w, dc2b, ws.col.data(), ws.dcol.data(), ws.dc2.data(), ws.p1.data(), w.c2w, N, m.conv2); }
-  { ProfileScope t(9); relu_maxpool2x2_backward_f32(ws.dc1.data(), ws.dp1.data(), ws.i1.data(), (size_t)N * m.conv1.OC, m.conv1.OH(), m.conv1.OW()); }
+  { ProfileScope t(7); relu_maxpool2x2_backward_f32(ws.dc2.data(), ws.dp2.data(), ws.i2.data(), (size_t)N * m.conv2.OC, m.conv2.OH(), m.conv2.OW(), conv_s1_row(m.conv2)); }
+  { ProfileScope t(8); conv2d_s1_backward(ws.dp1.data(), dc2w, dc2b, ws.pad2.data(), ws.dpad2.data(), ws.dcol.data(), ws.dc2.data(), ws.p1.data(), w.c2w, N, m.conv2); }
+  { ProfileScope t(9); relu_maxpool2x2_backward_f32(ws.dc1.data(), ws.dp1.data(), ws.i1.data(), (size_t)N * m.conv1.OC, m.conv1.OH(), m.conv1.OW(), conv_s1_row(m.conv1)); }
   // conv1 is the first layer: no input gradient.
-  { ProfileScope t(10); conv2d_backward(nullptr, dc1w, dc1b, ws.col.data(), ws.dcol.data(), ws.dc1.data(), ws.x.data(), w.c1w, N, m.conv1); }
+  { ProfileScope t(10); conv2d_s1_backward(nullptr, dc1w, dc1b, ws.pad1.data(), nullptr, nullptr, ws.dc1.data(), ws.x.data(), w.c1w, N, m.conv1); }
   return loss;
 }
 

@@ -173,7 +173,7 @@ void Trainer::adam_step() {
   const double bc2 = 1.0 - std::pow(c.beta2, (double)st_.step);
   const double step_size = c.learning_rate / bc1;
   adam_update_f32(st_.params.data(), grads_.data(), st_.exp_avg.data(), st_.exp_avg_sq.data(),
-                  st_.params.size(), (float)c.beta1, (float)c.beta2, (float)c.eps,
+                  st_.params.size(), c.beta1, c.beta2, (float)c.eps,
                   (float)c.weight_decay, (float)-step_size, (float)std::sqrt(bc2));
 }
 

@@ -20,10 +20,22 @@ using VF = hn::Vec<DF>;
 
 namespace {
 
+// Row k of B: a strided matrix, or a table of row pointers (the shifted rows of a
+// padded image, see conv2d_s1_forward in core/layers.cc).
+struct StridedRows {
+  const float* p;
+  int ld;
+  HWY_INLINE const float* operator[](int k) const { return p + (size_t)k * ld; }
+};
+struct TableRows {
+  const float* const* r;
+  HWY_INLINE const float* operator[](int k) const { return r[k]; }
+};
+
 // C[i..i+MR, j..j+NV*L] (+)= op(A) * B over all K. kTransA: A is stored [K, M].
-template <int MR, int NV, bool kTransA>
+template <int MR, int NV, bool kTransA, class Rows>
 HWY_INLINE void gemm_block(int K, const float* HWY_RESTRICT A, int lda,
-                           const float* HWY_RESTRICT B, int ldb, float* HWY_RESTRICT C,
+                           Rows B, float* HWY_RESTRICT C,
                            int ldc, bool acc, int i, int j) {
   const DF d;
   const size_t L = hn::Lanes(d);
@@ -32,7 +44,7 @@ HWY_INLINE void gemm_block(int K, const float* HWY_RESTRICT A, int lda,
     for (int v = 0; v < NV; ++v)
       c[r][v] = acc ? hn::LoadU(d, C + (size_t)(i + r) * ldc + j + v * L) : hn::Zero(d);
   for (int k = 0; k < K; ++k) {
-    const float* b = B + (size_t)k * ldb + j;
+    const float* b = B[k] + j;
     VF bv[NV];
     for (int v = 0; v < NV; ++v) bv[v] = hn::LoadU(d, b + v * L);
     for (int r = 0; r < MR; ++r) {
@@ -45,52 +57,64 @@ HWY_INLINE void gemm_block(int K, const float* HWY_RESTRICT A, int lda,
     for (int v = 0; v < NV; ++v) hn::StoreU(c[r][v], d, C + (size_t)(i + r) * ldc + j + v * L);
 }
 
-template <int MR, bool kTransA>
-HWY_INLINE void gemm_rows(int N, int K, const float* A, int lda, const float* B, int ldb,
+#ifndef WT_GEMM_NV
+#define WT_GEMM_NV 3
+#endif
+#ifndef WT_GEMM_MR
+#define WT_GEMM_MR 4
+#endif
+template <int MR, bool kTransA, class Rows>
+HWY_INLINE void gemm_rows(int N, int K, const float* A, int lda, Rows B,
                           float* C, int ldc, bool acc, int i) {
   const int L = (int)hn::Lanes(DF());
+  constexpr int NV = WT_GEMM_NV;
   int j = 0;
-  for (; j + 3 * L <= N; j += 3 * L) gemm_block<MR, 3, kTransA>(K, A, lda, B, ldb, C, ldc, acc, i, j);
-  for (; j + L <= N; j += L) gemm_block<MR, 1, kTransA>(K, A, lda, B, ldb, C, ldc, acc, i, j);
+  for (; j + NV * L <= N; j += NV * L) gemm_block<MR, NV, kTransA>(K, A, lda, B, C, ldc, acc, i, j);
+  for (; j + L <= N; j += L) gemm_block<MR, 1, kTransA>(K, A, lda, B, C, ldc, acc, i, j);
   for (; j < N; ++j) {  // remainder columns: scalar
     for (int r = 0; r < MR; ++r) {
       float s = acc ? C[(size_t)(i + r) * ldc + j] : 0.f;
       for (int k = 0; k < K; ++k) {
         const float a = kTransA ? A[(size_t)k * lda + i + r] : A[(size_t)(i + r) * lda + k];
-        s += a * B[(size_t)k * ldb + j];
+        s += a * B[k][j];
       }
       C[(size_t)(i + r) * ldc + j] = s;
     }
   }
 }
 
-template <bool kTransA>
-void gemm_xn(int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C,
-             int ldc, bool acc) {
+template <bool kTransA, class Rows>
+void gemm_xn(int M, int N, int K, const float* A, int lda, Rows B, float* C, int ldc, bool acc) {
   int i = 0;
-  for (; i + 4 <= M; i += 4) gemm_rows<4, kTransA>(N, K, A, lda, B, ldb, C, ldc, acc, i);
-  for (; i < M; ++i) gemm_rows<1, kTransA>(N, K, A, lda, B, ldb, C, ldc, acc, i);
+  constexpr int MR = WT_GEMM_MR;
+  for (; i + MR <= M; i += MR) gemm_rows<MR, kTransA>(N, K, A, lda, B, C, ldc, acc, i);
+  for (; i < M; ++i) gemm_rows<1, kTransA>(N, K, A, lda, B, C, ldc, acc, i);
 }
 
 }  // namespace
 
 void gemm_nn_f32(int M, int N, int K, const float* A, int lda, const float* B, int ldb,
                  float* C, int ldc, bool acc) {
-  gemm_xn<false>(M, N, K, A, lda, B, ldb, C, ldc, acc);
+  gemm_xn<false>(M, N, K, A, lda, StridedRows{B, ldb}, C, ldc, acc);
+}
+
+void gemm_nn_rows_f32(int M, int N, int K, const float* A, int lda, const float* const* B,
+                      float* C, int ldc, bool acc) {
+  gemm_xn<false>(M, N, K, A, lda, TableRows{B}, C, ldc, acc);
 }
 
 void gemm_tn_f32(int M, int N, int K, const float* A, int lda, const float* B, int ldb,
                  float* C, int ldc, bool acc) {
-  gemm_xn<true>(M, N, K, A, lda, B, ldb, C, ldc, acc);
+  gemm_xn<true>(M, N, K, A, lda, StridedRows{B, ldb}, C, ldc, acc);
 }
 
 // Dot products along K. A block of MR rows of A against 4 rows of B shares the
 // loads: 2x4 needs 6 loads per 8 multiply-adds (1x4 needed 5 per 4), and its 8
 // accumulators leave registers for the loads on x86's 16 vector registers.
 namespace {
-template <int MR>
-HWY_INLINE void nt_block(int K, const float* HWY_RESTRICT A, int lda, const float* HWY_RESTRICT B,
-                         int ldb, float* HWY_RESTRICT C, int ldc, bool acc, int i, int j, int NB) {
+template <int MR, class Rows>
+HWY_INLINE void nt_block(int K, const float* HWY_RESTRICT A, int lda, Rows B,
+                         float* HWY_RESTRICT C, int ldc, bool acc, int i, int j, int NB) {
   const DF d;
   const int L = (int)hn::Lanes(d);
   VF s[MR][4];
@@ -99,7 +123,7 @@ HWY_INLINE void nt_block(int K, const float* HWY_RESTRICT A, int lda, const floa
   const float* a[MR];
   const float* b[4];
   for (int r = 0; r < MR; ++r) a[r] = A + (size_t)(i + r) * lda;
-  for (int c = 0; c < 4; ++c) b[c] = B + (size_t)(j + (c < NB ? c : 0)) * ldb;
+  for (int c = 0; c < 4; ++c) b[c] = B[j + (c < NB ? c : 0)];
   int k = 0;
   for (; k + L <= K; k += L) {
     VF bv[4];
@@ -117,18 +141,27 @@ HWY_INLINE void nt_block(int K, const float* HWY_RESTRICT A, int lda, const floa
       *out = acc ? *out + v : v;
     }
 }
-template <int MR>
-HWY_INLINE void nt_rows(int N, int K, const float* A, int lda, const float* B, int ldb, float* C,
-                        int ldc, bool acc, int i) {
-  for (int j = 0; j < N; j += 4) nt_block<MR>(K, A, lda, B, ldb, C, ldc, acc, i, j, std::min(4, N - j));
+template <int MR, class Rows>
+HWY_INLINE void nt_rows(int N, int K, const float* A, int lda, Rows B, float* C, int ldc,
+                        bool acc, int i) {
+  for (int j = 0; j < N; j += 4) nt_block<MR>(K, A, lda, B, C, ldc, acc, i, j, std::min(4, N - j));
+}
+template <class Rows>
+void gemm_nt(int M, int N, int K, const float* A, int lda, Rows B, float* C, int ldc, bool acc) {
+  int i = 0;
+  for (; i + 2 <= M; i += 2) nt_rows<2>(N, K, A, lda, B, C, ldc, acc, i);
+  for (; i < M; ++i) nt_rows<1>(N, K, A, lda, B, C, ldc, acc, i);
 }
 }  // namespace
 
 void gemm_nt_f32(int M, int N, int K, const float* A, int lda, const float* B, int ldb,
                  float* C, int ldc, bool acc) {
-  int i = 0;
-  for (; i + 2 <= M; i += 2) nt_rows<2>(N, K, A, lda, B, ldb, C, ldc, acc, i);
-  for (; i < M; ++i) nt_rows<1>(N, K, A, lda, B, ldb, C, ldc, acc, i);
+  gemm_nt(M, N, K, A, lda, StridedRows{B, ldb}, C, ldc, acc);
+}
+
+void gemm_nt_rows_f32(int M, int N, int K, const float* A, int lda, const float* const* B,
+                      float* C, int ldc, bool acc) {
+  gemm_nt(M, N, K, A, lda, TableRows{B}, C, ldc, acc);
 }
 
 void relu_forward_f32(float* y, const float* x, size_t n) {
@@ -136,8 +169,12 @@ void relu_forward_f32(float* y, const float* x, size_t n) {
   const size_t L = hn::Lanes(d);
   const VF zero = hn::Zero(d);
   size_t i = 0;
-  for (; i + L <= n; i += L) hn::StoreU(hn::Max(hn::LoadU(d, x + i), zero), d, y + i);
-  for (; i < n; ++i) y[i] = x[i] > 0.f ? x[i] : 0.f;
+  // x <= 0 -> 0, else x: NaN stays NaN, as torch.relu does (Max would drop it on x86).
+  for (; i + L <= n; i += L) {
+    const VF v = hn::LoadU(d, x + i);
+    hn::StoreU(hn::IfThenZeroElse(hn::Ge(zero, v), v), d, y + i);
+  }
+  for (; i < n; ++i) y[i] = x[i] <= 0.f ? 0.f : x[i];
 }
 
 void relu_backward_f32(float* dx, const float* dy, const float* y, size_t n) {
@@ -166,12 +203,15 @@ void u8_to_f32_div(float* dst, const uint8_t* src, size_t n, float divisor) {
   for (size_t i = 0; i < n; ++i) dst[i] = (float)src[i] / divisor;
 }
 
-void adam_update_f32(float* p, const float* grad, float* m, float* v, size_t n, float b1,
-                     float b2, float eps, float weight_decay, float neg_step_size,
+void adam_update_f32(float* p, const float* grad, float* m, float* v, size_t n, double beta1,
+                     double beta2, float eps, float weight_decay, float neg_step_size,
                      float bc2_sqrt) {
   const DF d;
   const size_t L = hn::Lanes(d);
-  const float c1 = 1.f - b1, c2 = 1.f - b2;
+  // PyTorch passes beta and (1 - beta) as Python doubles, each rounded to float once:
+  // 1.f - 0.999f would be 1.3e-5 (relative) off 0.001f.
+  const float b1 = (float)beta1, b2 = (float)beta2;
+  const float c1 = (float)(1.0 - beta1), c2 = (float)(1.0 - beta2);
   const VF vb1 = hn::Set(d, b1), vb2 = hn::Set(d, b2), vc1 = hn::Set(d, c1), vc2 = hn::Set(d, c2);
   const VF veps = hn::Set(d, eps), vwd = hn::Set(d, weight_decay);
   const VF vstep = hn::Set(d, neg_step_size), vbc2 = hn::Set(d, bc2_sqrt);
@@ -208,30 +248,34 @@ namespace {
 using D4 = hn::FixedTag<float, 4>;
 using DI4 = hn::FixedTag<int32_t, 4>;
 
+// PyTorch's max-pool rule: a later value replaces the max if it is greater or NaN;
+// torch.relu keeps NaN, so a window holding NaN yields NaN (and routes gradient).
 inline int32_t window_index(float a, float b, float c, float e, float* m_out) {
   float m = a;
   int32_t i = 0;
-  if (b > m) m = b, i = 1;
-  if (c > m) m = c, i = 2;
-  if (e > m) m = e, i = 3;
-  *m_out = m > 0.f ? m : 0.f;
-  return m > 0.f ? i : 4;
+  if (b > m || std::isnan(b)) m = b, i = 1;
+  if (c > m || std::isnan(c)) m = c, i = 2;
+  if (e > m || std::isnan(e)) m = e, i = 3;
+  const bool keep = m > 0.f || std::isnan(m);
+  *m_out = keep ? m : 0.f;
+  return keep ? i : 4;
 }
 }  // namespace
 
 void relu_maxpool2x2_forward_f32(float* out, int32_t* idx, const float* in, size_t planes,
-                                 int H, int W) {
+                                 int H, int W, int in_stride) {
   const D4 d;
   const DI4 di;
   const int OH = H / 2, OW = W / 2;
+  if (in_stride == 0) in_stride = W;
   const auto zero = hn::Zero(d);
   for (size_t pl = 0; pl < planes; ++pl) {
-    const float* src = in + pl * H * W;
+    const float* src = in + pl * H * in_stride;
     float* o = out + pl * OH * OW;
     int32_t* ix = idx + pl * OH * OW;
     for (int oh = 0; oh < OH; ++oh) {
-      const float* top = src + (2 * oh) * W;
-      const float* bot = top + W;
+      const float* top = src + (2 * oh) * in_stride;
+      const float* bot = top + in_stride;
       float* orow = o + oh * OW;
       int32_t* irow = ix + oh * OW;
       int ow = 0;
@@ -240,6 +284,13 @@ void relu_maxpool2x2_forward_f32(float* out, int32_t* idx, const float* in, size
         const auto b0 = hn::LoadU(d, bot + 2 * ow), b1 = hn::LoadU(d, bot + 2 * ow + 4);
         const auto a = hn::ConcatEven(d, t1, t0), b = hn::ConcatOdd(d, t1, t0);
         const auto c = hn::ConcatEven(d, b1, b0), e = hn::ConcatOdd(d, b1, b0);
+        // NaN is rare (training is about to stop): those blocks take the scalar rule.
+        const auto nan = hn::Or(hn::Or(hn::Ne(a, a), hn::Ne(b, b)), hn::Or(hn::Ne(c, c), hn::Ne(e, e)));
+        if (!hn::AllFalse(d, nan)) {
+          for (int k = ow; k < ow + 4; ++k)
+            irow[k] = window_index(top[2 * k], top[2 * k + 1], bot[2 * k], bot[2 * k + 1], &orow[k]);
+          continue;
+        }
         const auto m = hn::Max(hn::Max(a, b), hn::Max(c, e));
         // First maximum in scan order: test from last to first so earlier ones win.
         auto i = hn::Set(di, 3);
@@ -258,18 +309,20 @@ void relu_maxpool2x2_forward_f32(float* out, int32_t* idx, const float* in, size
 }
 
 void relu_maxpool2x2_backward_f32(float* din, const float* dout, const int32_t* idx,
-                                  size_t planes, int H, int W) {
+                                  size_t planes, int H, int W, int din_stride) {
   const D4 d;
   const DI4 di;
   const int OH = H / 2, OW = W / 2;
-  if ((H | W) & 1) std::memset(din, 0, sizeof(float) * planes * H * W);  // uncovered edges
+  if (din_stride == 0) din_stride = W;
+  // Positions no window covers (odd edges, and columns W.. of strided rows) get 0.
+  if (((H | W) & 1) || din_stride != W) std::memset(din, 0, sizeof(float) * planes * H * din_stride);
   for (size_t pl = 0; pl < planes; ++pl) {
-    float* dst = din + pl * H * W;
+    float* dst = din + pl * H * din_stride;
     const float* g = dout + pl * OH * OW;
     const int32_t* ix = idx + pl * OH * OW;
     for (int oh = 0; oh < OH; ++oh) {
-      float* top = dst + (2 * oh) * W;
-      float* bot = top + W;
+      float* top = dst + (2 * oh) * din_stride;
+      float* bot = top + din_stride;
       const float* grow = g + oh * OW;
       const int32_t* irow = ix + oh * OW;
       int ow = 0;

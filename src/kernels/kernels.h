@@ -7,8 +7,8 @@
 // dimensions. `acc` = false overwrites C, true adds to it (the llm.c convention
 // that backward passes accumulate).
 //
-// Each kernel has a scalar reference in kernels_ref.h and a test over awkward
-// sizes in tests/cpp/test_kernels.cpp.
+// Each kernel has a scalar reference (tests/cpp/reference.h) and a test over
+// awkward sizes in tests/cpp/test_kernels.cpp.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -18,12 +18,19 @@ namespace wt {
 // C[M,N] (+)= A[M,K] * B[K,N]
 void gemm_nn_f32(int M, int N, int K, const float* A, int lda, const float* B, int ldb,
                  float* C, int ldc, bool acc);
+// C[M,N] (+)= A[M,K] * B[K,N] where row k of B is B[k] (a table of row pointers).
+void gemm_nn_rows_f32(int M, int N, int K, const float* A, int lda, const float* const* B,
+                      float* C, int ldc, bool acc);
 // C[M,N] (+)= A[K,M]^T * B[K,N]
 void gemm_tn_f32(int M, int N, int K, const float* A, int lda, const float* B, int ldb,
                  float* C, int ldc, bool acc);
 // C[M,N] (+)= A[M,K] * B[N,K]^T
 void gemm_nt_f32(int M, int N, int K, const float* A, int lda, const float* B, int ldb,
                  float* C, int ldc, bool acc);
+
+// C[M,N] (+)= A[M,K] * B^T where row n of B ([N,K]) is B[n].
+void gemm_nt_rows_f32(int M, int N, int K, const float* A, int lda, const float* const* B,
+                      float* C, int ldc, bool acc);
 
 // y = max(x, 0), n elements (in place allowed).
 void relu_forward_f32(float* y, const float* x, size_t n);
@@ -42,8 +49,8 @@ void u8_to_f32_div(float* dst, const uint8_t* src, size_t n, float divisor);
 //   p = p + (-step_size) * m / (sqrt(v) / bc2_sqrt + eps)
 // with step_size = lr / (1 - b1^t) and bc2_sqrt = sqrt(1 - b2^t) computed in double
 // by the caller and passed as floats, as PyTorch's scalar arguments are.
-void adam_update_f32(float* p, const float* grad, float* m, float* v, size_t n, float b1,
-                     float b2, float eps, float weight_decay, float neg_step_size,
+void adam_update_f32(float* p, const float* grad, float* m, float* v, size_t n, double beta1,
+                     double beta2, float eps, float weight_decay, float neg_step_size,
                      float bc2_sqrt);
 
 }  // namespace wt
@@ -54,11 +61,13 @@ namespace wt {
 //   out = max(0, max of each window); idx = 0..3, the first maximum of the window in
 //   scan order (PyTorch's tie rule), or 4 when the window's max is <= 0 (ReLU cut it:
 //   no gradient). Exactly relu-then-maxpool: max commutes with the monotone ReLU.
+// Input rows are in_stride floats apart (0 = W): conv outputs with padded rows.
 void relu_maxpool2x2_forward_f32(float* out, int32_t* idx, const float* in, size_t planes,
-                                 int H, int W);
-// din[planes, H, W] = dout routed to each window's idx position, zeros elsewhere.
+                                 int H, int W, int in_stride = 0);
+// din[planes, H, din_stride] = dout routed to each window's idx position, zeros
+// elsewhere (including columns W..din_stride-1).
 void relu_maxpool2x2_backward_f32(float* din, const float* dout, const int32_t* idx,
-                                  size_t planes, int H, int W);
+                                  size_t planes, int H, int W, int din_stride = 0);
 
 // sum of n floats (4 partial sums, then combined in a fixed order).
 float sum_f32(const float* x, size_t n);

@@ -1,0 +1,397 @@
+// SIMD kernels (src/kernels/kernels.h) against scalar references, Highway's and
+// XNNPACK's way: sizes around the vector width (1, L-1, L, L+1, primes, the
+// model's own 72/196/784), leading dimensions wider than the rows with NaN in
+// the padding, pointers misaligned by one float, acc on and off, tolerance
+// scaled by epsilon x reduction length. Failures print position, expected,
+// actual and every dimension.
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "kernels/kernels.h"
+#include "reference.h"
+
+namespace {
+
+const float kNaN = std::numeric_limits<float>::quiet_NaN();
+constexpr double kEpsF = 1.1920928955078125e-7;  // FLT_EPSILON
+
+enum class Op { NN, TN, NT };
+const char* op_name(Op op) { return op == Op::NN ? "gemm_nn" : op == Op::TN ? "gemm_tn" : "gemm_nt"; }
+
+// A matrix of `rows` x `cols` stored with leading dimension ld >= cols, in a
+// buffer that starts `offset` floats past an allocation; everything outside the
+// matrix (padding, the offset) is NaN.
+struct Mat {
+  std::vector<float> buf;
+  int rows, cols, ld, offset;
+  Mat(int r, int c, int pad, int off) : rows(r), cols(c), ld(c + pad), offset(off) {
+    buf.assign((size_t)off + (size_t)r * ld + 8, kNaN);
+  }
+  float* p() { return buf.data() + offset; }
+  float& at(int i, int j) { return buf[(size_t)offset + (size_t)i * ld + j]; }
+  void randomize(ref::Rng& rng) {
+    for (int i = 0; i < rows; ++i)
+      for (int j = 0; j < cols; ++j) at(i, j) = rng.uniform(-1.f, 1.f);
+  }
+};
+
+// Runs one GEMM case and compares every element of C with a double reference.
+// Tolerance: (K + 2) * eps * (sum_k |a_ik b_kj| + |c_ij|) -- the standard bound
+// for a recursive float sum of K products, with or without FMA.
+void check_gemm(Op op, int M, int N, int K, bool acc, int pad, int off, ref::Rng& rng) {
+  // Storage shapes: NN A[M,K] B[K,N]; TN A[K,M] B[K,N]; NT A[M,K] B[N,K].
+  const bool ta = op == Op::TN, tb = op == Op::NT;
+  Mat A(ta ? K : M, ta ? M : K, pad, off);
+  Mat B(tb ? N : K, tb ? K : N, pad + 1, off);
+  Mat C(M, N, pad + 2, off);
+  A.randomize(rng);
+  B.randomize(rng);
+  std::vector<float> c0((size_t)M * N);
+  for (int i = 0; i < M; ++i)
+    for (int j = 0; j < N; ++j) {
+      // acc = false must not read C: leave NaN there.
+      if (acc) C.at(i, j) = rng.uniform(-1.f, 1.f);
+      c0[(size_t)i * N + j] = C.at(i, j);
+    }
+  const std::vector<float> before = C.buf;
+  switch (op) {
+    case Op::NN: wt::gemm_nn_f32(M, N, K, A.p(), A.ld, B.p(), B.ld, C.p(), C.ld, acc); break;
+    case Op::TN: wt::gemm_tn_f32(M, N, K, A.p(), A.ld, B.p(), B.ld, C.p(), C.ld, acc); break;
+    case Op::NT: wt::gemm_nt_f32(M, N, K, A.p(), A.ld, B.p(), B.ld, C.p(), C.ld, acc); break;
+  }
+  std::ostringstream dims;
+  dims << op_name(op) << " M=" << M << " N=" << N << " K=" << K << " acc=" << acc
+       << " lda=" << A.ld << " ldb=" << B.ld << " ldc=" << C.ld << " offset=" << off;
+  int fails = 0;
+  for (int i = 0; i < M && fails < 3; ++i)
+    for (int j = 0; j < N && fails < 3; ++j) {
+      double want = acc ? (double)c0[(size_t)i * N + j] : 0.0;
+      double mag = std::fabs(want);
+      for (int k = 0; k < K; ++k) {
+        const double a = ta ? A.at(k, i) : A.at(i, k);
+        const double b = tb ? B.at(j, k) : B.at(k, j);
+        want += a * b;
+        mag += std::fabs(a * b);
+      }
+      const double got = C.at(i, j);
+      const double tol = (K + 2) * kEpsF * mag + 1e-30;
+      if (!(std::fabs(got - want) <= tol)) {
+        ++fails;
+        ADD_FAILURE() << dims.str() << ": C[" << i << "," << j << "] expected " << want << ", got "
+                      << got << " (allowed error " << tol << ")";
+      }
+    }
+  // Nothing outside C's M x N window may change (padding and offset stay NaN).
+  for (size_t t = 0; t < C.buf.size() && fails < 4; ++t) {
+    const size_t rel = t - (size_t)off;
+    const bool inside = t >= (size_t)off && (int)(rel / C.ld) < M && (int)(rel % C.ld) < N;
+    if (!inside && std::memcmp(&C.buf[t], &before[t], sizeof(float)) != 0) {
+      ++fails;
+      ADD_FAILURE() << dims.str() << ": wrote outside C at buffer index " << t << " (value "
+                    << C.buf[t] << ")";
+    }
+  }
+}
+
+const int kSmall[] = {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33};
+const int kLarge[] = {1, 5, 17, 72, 196, 784};
+
+class GemmTest : public ::testing::TestWithParam<Op> {};
+
+// Every (M, N, K) from the small sizes: covers 4-row blocks + remainder rows,
+// 3-vector / 1-vector / scalar column remainders, dot-product tails.
+TEST_P(GemmTest, AllSmallSizesPaddedMisaligned) {
+  ref::Rng rng(1 + (int)GetParam());
+  int c = 0;
+  for (int M : kSmall)
+    for (int N : kSmall)
+      for (int K : kSmall) {
+        const int pad = 1 + c % 3, off = c % 2;  // ld > width always; half misaligned
+        check_gemm(GetParam(), M, N, K, (c / 2) % 2 == 1, pad, off, rng);
+        ++c;
+        if (HasFailure()) return;
+      }
+}
+
+// Large and model-shaped sizes (conv2 per image is 16 x 196 x 72; fc is 784
+// wide), both acc modes, padded, misaligned.
+TEST_P(GemmTest, LargeSizesPaddedMisaligned) {
+  ref::Rng rng(10 + (int)GetParam());
+  int c = 0;
+  for (int M : kLarge)
+    for (int N : kLarge)
+      for (int K : kLarge) {
+        if ((double)M * N * K > 4e6) continue;
+        for (int acc = 0; acc < 2; ++acc) {
+          check_gemm(GetParam(), M, N, K, acc == 1, 3, (c++) % 2, rng);
+          if (HasFailure()) return;
+        }
+      }
+  // The exact shapes the model calls.
+  for (int acc = 0; acc < 2; ++acc) {
+    check_gemm(GetParam(), 16, 196, 72, acc, 0, 1, rng);
+    check_gemm(GetParam(), 8, 784, 9, acc, 0, 1, rng);
+    check_gemm(GetParam(), 72, 196, 16, acc, 0, 1, rng);
+    check_gemm(GetParam(), 16, 72, 196, acc, 0, 1, rng);
+    check_gemm(GetParam(), 10, 784, 16, acc, 0, 1, rng);
+    check_gemm(GetParam(), 16, 10, 784, acc, 0, 1, rng);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, GemmTest, ::testing::Values(Op::NN, Op::TN, Op::NT),
+                         [](const ::testing::TestParamInfo<Op>& i) {
+                           return std::string(op_name(i.param));
+                         });
+
+// Sizes for the elementwise kernels: around 4 (wasm) and 8 (AVX2) lanes, and big.
+const size_t kLens[] = {0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 72, 196, 784, 1000};
+
+bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+
+TEST(Kernels, ReluForwardBackwardExact) {
+  ref::Rng rng(3);
+  for (size_t n : kLens)
+    for (int off = 0; off < 2; ++off) {
+      std::vector<float> x(n + 2), dy(n + 2), y(n + 2, kNaN), dx(n + 2, kNaN);
+      for (size_t i = 0; i < n + 2; ++i) {
+        const uint32_t r = rng.below(8);
+        x[i] = r == 0 ? 0.f : r == 1 ? -0.f : rng.uniform(-2.f, 2.f);
+        dy[i] = rng.uniform(-1.f, 1.f);
+      }
+      wt::relu_forward_f32(y.data() + off, x.data() + off, n);
+      wt::relu_backward_f32(dx.data() + off, dy.data() + off, y.data() + off, n);
+      for (size_t i = 0; i < n; ++i) {
+        const float want = x[off + i] > 0.f ? x[off + i] : 0.f;
+        ASSERT_TRUE(same_bits(y[off + i], want))
+            << "relu_forward n=" << n << " offset=" << off << " at " << i << ": x=" << x[off + i]
+            << " expected " << want << " got " << y[off + i];
+        const float wantd = want > 0.f ? dy[off + i] : 0.f;
+        ASSERT_TRUE(same_bits(dx[off + i], wantd))
+            << "relu_backward n=" << n << " offset=" << off << " at " << i << " expected " << wantd
+            << " got " << dx[off + i];
+      }
+      // Nothing written past n (or before the offset).
+      for (size_t i = off + n; i < n + 2; ++i) {
+        ASSERT_TRUE(std::isnan(y[i]) && std::isnan(dx[i])) << "wrote past the end, n=" << n;
+      }
+      if (off) {
+        ASSERT_TRUE(std::isnan(y[0]) && std::isnan(dx[0])) << "wrote before the start, n=" << n;
+      }
+    }
+  // In place, as the model calls it.
+  std::vector<float> v = {-1.f, 2.f, -3.f, 4.f, 0.f, 5.f, -6.f, 7.f, 8.f, -9.f, 10.f};
+  wt::relu_forward_f32(v.data(), v.data(), v.size());
+  const std::vector<float> want = {0.f, 2.f, 0.f, 4.f, 0.f, 5.f, 0.f, 7.f, 8.f, 0.f, 10.f};
+  EXPECT_EQ(v, want);
+}
+
+TEST(Kernels, AddExact) {
+  ref::Rng rng(4);
+  for (size_t n : kLens)
+    for (int off = 0; off < 2; ++off) {
+      std::vector<float> a(n + 2), b(n + 2);
+      rng.fill(a, -10.f, 10.f);
+      rng.fill(b, -10.f, 10.f);
+      a[n + 1] = kNaN;  // past the end: untouched
+      b[n + 1] = kNaN;
+      const std::vector<float> a0 = a;
+      wt::add_f32(a.data() + off, b.data() + off, n);
+      for (size_t i = 0; i < n + 2; ++i) {
+        const bool in = i >= (size_t)off && i < off + n;
+        const float want = in ? a0[i] + b[i] : a0[i];
+        ASSERT_TRUE(same_bits(a[i], want))
+            << "add_f32 n=" << n << " offset=" << off << " at " << i << ": expected " << want
+            << " got " << a[i];
+      }
+    }
+}
+
+TEST(Kernels, U8ToF32DivIsExactDivisionBy255) {
+  std::vector<uint8_t> src(1000 + 1);
+  for (size_t i = 0; i < src.size(); ++i) src[i] = (uint8_t)(i * 37 + 11);
+  for (size_t v = 0; v < 256; ++v) src[v + 1] = (uint8_t)v;  // all 256 values
+  for (size_t n : kLens)
+    for (int off = 0; off < 2; ++off) {
+      std::vector<float> dst(n + 2, kNaN);
+      wt::u8_to_f32_div(dst.data() + off, src.data() + off, n, 255.f);
+      for (size_t i = 0; i < n; ++i) {
+        const float want = (float)src[off + i] / 255.f;
+        ASSERT_TRUE(same_bits(dst[off + i], want))
+            << "u8_to_f32_div n=" << n << " offset=" << off << " at " << i << ": "
+            << (int)src[off + i] << "/255 expected " << want << " got " << dst[off + i];
+      }
+      ASSERT_TRUE(std::isnan(dst[off + n]));
+    }
+  // 255 -> exactly 1, 0 -> exactly 0; and x/255.f differs from x*(1/255.f) for
+  // some x, so this checks the division was not replaced by a multiplication.
+  float one, zero;
+  const uint8_t hi = 255, lo = 0;
+  wt::u8_to_f32_div(&one, &hi, 1, 255.f);
+  wt::u8_to_f32_div(&zero, &lo, 1, 255.f);
+  EXPECT_EQ(one, 1.f);
+  EXPECT_EQ(zero, 0.f);
+  int differ = 0;
+  for (int x = 0; x < 256; ++x) differ += (float)x / 255.f != (float)x * (1.f / 255.f);
+  EXPECT_GT(differ, 0) << "test premise: multiplication by 1/255 is not exact";
+}
+
+// Scalar float reference following kernels.h's formula op by op (no FMA: the
+// tests are compiled with -ffp-contract=off like the core).
+void adam_ref(float* p, const float* grad, float* m, float* v, size_t n, float b1, float b2,
+              float eps, float wd, float neg_step, float bc2_sqrt) {
+  const float c1 = 1.f - b1, c2 = 1.f - b2;
+  for (size_t i = 0; i < n; ++i) {
+    float g = grad[i];
+    if (wd != 0.f) g = g + p[i] * wd;
+    m[i] = m[i] * b1 + g * c1;
+    v[i] = v[i] * b2 + (g * g) * c2;
+    const float denom = std::sqrt(v[i]) / bc2_sqrt + eps;
+    p[i] = p[i] + (neg_step * m[i]) / denom;
+  }
+}
+
+// Note: adam_ref mirrors the kernel's current c1 = 1.f - b1 (see
+// test_adam.cpp, OneMinusBetaIsComputedInDoubleLikePyTorch); if the kernel takes
+// (1 - beta) from the caller, change c1/c2 here the same way.
+TEST(Kernels, AdamUpdateMatchesScalarReferenceBitForBit) {
+  ref::Rng rng(5);
+  for (float wd : {0.f, 0.01f})
+    for (size_t n : kLens)
+      for (int off = 0; off < 2; ++off) {
+        const size_t len = n + 2;
+        std::vector<float> p(len), g(len), m(len), v(len);
+        rng.fill(p, -1.f, 1.f);
+        rng.fill(m, -0.1f, 0.1f);
+        for (float& x : v) x = rng.uniform(0.f, 0.01f);
+        std::vector<float> pr = p, mr = m, vr = v;
+        // A few steps, with fresh gradients, as the trainer does.
+        for (int t = 1; t <= 3; ++t) {
+          rng.fill(g, -1.f, 1.f);
+          const double bc1 = 1.0 - std::pow(0.9, t), bc2 = 1.0 - std::pow(0.999, t);
+          const float neg = (float)(-1e-3 / bc1), bcs = (float)std::sqrt(bc2);
+          wt::adam_update_f32(p.data() + off, g.data() + off, m.data() + off, v.data() + off, n,
+                              0.9f, 0.999f, 1e-8f, wd, neg, bcs);
+          adam_ref(pr.data() + off, g.data() + off, mr.data() + off, vr.data() + off, n, 0.9f,
+                   0.999f, 1e-8f, wd, neg, bcs);
+        }
+        for (size_t i = 0; i < len; ++i) {
+          ASSERT_TRUE(same_bits(p[i], pr[i]) && same_bits(m[i], mr[i]) && same_bits(v[i], vr[i]))
+              << "adam_update_f32 n=" << n << " offset=" << off << " weight_decay=" << wd
+              << " at buffer index " << i << ": p " << pr[i] << " vs " << p[i] << ", m " << mr[i]
+              << " vs " << m[i] << ", v " << vr[i] << " vs " << v[i];
+        }
+      }
+}
+
+// The vector body and the scalar tail compute the same bits: the whole array in
+// one call against each element alone (n = 1 always takes the tail).
+TEST(Kernels, AdamUpdateVectorBodyEqualsScalarTail) {
+  ref::Rng rng(6);
+  for (float wd : {0.f, 0.05f}) {
+    const size_t n = 203;  // 25 x 8 + 3, 50 x 4 + 3
+    std::vector<float> p(n + 1), g(n + 1), m(n + 1), v(n + 1);
+    rng.fill(p, -1.f, 1.f);
+    rng.fill(g, -1.f, 1.f);
+    rng.fill(m, -0.1f, 0.1f);
+    for (float& x : v) x = rng.uniform(0.f, 0.01f);
+    std::vector<float> p1 = p, m1 = m, v1 = v;
+    wt::adam_update_f32(p.data() + 1, g.data() + 1, m.data() + 1, v.data() + 1, n, 0.9f, 0.999f,
+                        1e-8f, wd, -0.0123f, 0.0447f);
+    for (size_t i = 1; i <= n; ++i)
+      wt::adam_update_f32(&p1[i], &g[i], &m1[i], &v1[i], 1, 0.9f, 0.999f, 1e-8f, wd, -0.0123f, 0.0447f);
+    for (size_t i = 0; i <= n; ++i)
+      ASSERT_TRUE(same_bits(p[i], p1[i]) && same_bits(m[i], m1[i]) && same_bits(v[i], v1[i]))
+          << "adam_update_f32 weight_decay=" << wd << " element " << i << ": body p=" << p[i]
+          << " m=" << m[i] << " v=" << v[i] << ", tail p=" << p1[i] << " m=" << m1[i] << " v=" << v1[i];
+  }
+}
+
+}  // namespace
+
+namespace {
+// PyTorch's relu propagates NaN (torch.relu(torch.tensor(nan)) is nan); the
+// model's max-pool follows PyTorch's "a NaN wins" rule, which only matters if
+// relu lets NaN through. Checked in the SIMD body (n >= lanes) and the tail.
+TEST(Kernels, ReluPropagatesNaNLikePyTorch) {
+  std::vector<float> x(19, 1.f), y(19, 0.f);
+  x[2] = kNaN;   // inside the first vector
+  x[18] = kNaN;  // scalar tail for 4 and 8 lanes
+  wt::relu_forward_f32(y.data(), x.data(), x.size());
+  EXPECT_TRUE(std::isnan(y[2])) << "relu(NaN) = " << y[2] << " in the vector body";
+  EXPECT_TRUE(std::isnan(y[18])) << "relu(NaN) = " << y[18] << " in the scalar tail";
+}
+}  // namespace
+
+namespace {
+// Fused ReLU + 2x2/2 max-pool (the model's path) against relu then maxpool of
+// reference.h: out exact; idx = position 0..3 in the window of the first
+// maximum, 4 where ReLU cut the window (max <= 0); backward routes dout there.
+TEST(Kernels, ReluMaxPool2x2FusedMatchesReluThenPool) {
+  ref::Rng rng(7);
+  struct P { int planes, H, W; };
+  for (const P& p : {P{1, 2, 2}, P{3, 4, 6}, P{2, 8, 8}, P{2, 10, 18}, P{3, 14, 14}, P{2, 28, 28}, P{1, 6, 34}}) {
+    const int OH = p.H / 2, OW = p.W / 2;
+    const size_t nin = (size_t)p.planes * p.H * p.W, nout = (size_t)p.planes * OH * OW;
+    std::vector<float> x(nin), dout(nout);
+    for (float& v : x) {  // ties, zeros and negatives on purpose
+      const uint32_t r = rng.below(6);
+      v = r == 0 ? 0.f : r == 1 ? 0.5f : rng.uniform(-1.f, 1.f);
+    }
+    rng.fill(dout, -1.f, 1.f);
+    std::vector<float> out(nout + 1, kNaN), din(nin + 1, kNaN);
+    std::vector<int32_t> idx(nout + 1, -7);
+    wt::relu_maxpool2x2_forward_f32(out.data(), idx.data(), x.data(), p.planes, p.H, p.W);
+    std::vector<float> r(nin), out_r(nout);
+    std::vector<int32_t> am(nout);
+    ref::relu_forward(r.data(), x.data(), nin);
+    ref::maxpool2d_forward(out_r.data(), am.data(), r.data(), 1, p.planes, p.H, p.W, 2, 2);
+    std::vector<float> din_r(nin, 0.f);
+    for (size_t o = 0; o < nout; ++o) {
+      const size_t pl = o / (OH * OW), oh = (o % (OH * OW)) / OW, ow = o % OW;
+      const int a = am[o], wi = (a / p.W - 2 * (int)oh) * 2 + (a % p.W - 2 * (int)ow);
+      const int want_idx = out_r[o] > 0.f ? wi : 4;
+      ASSERT_TRUE(same_bits(out[o], out_r[o]) && idx[o] == want_idx)
+          << "relu_maxpool2x2 planes=" << p.planes << " H=" << p.H << " W=" << p.W << " at " << o
+          << ": out " << out[o] << " expected " << out_r[o] << ", idx " << idx[o] << " expected " << want_idx;
+      if (want_idx < 4) din_r[pl * p.H * p.W + a] += dout[o];
+    }
+    ASSERT_TRUE(std::isnan(out[nout]) && idx[nout] == -7) << "wrote past the end";
+    wt::relu_maxpool2x2_backward_f32(din.data(), dout.data(), idx.data(), p.planes, p.H, p.W);
+    for (size_t i = 0; i < nin; ++i)
+      ASSERT_TRUE(same_bits(din[i], din_r[i]))
+          << "relu_maxpool2x2_backward planes=" << p.planes << " H=" << p.H << " W=" << p.W << " at "
+          << i << ": expected " << din_r[i] << " got " << din[i];
+    ASSERT_TRUE(std::isnan(din[nin])) << "wrote past the end";
+  }
+}
+
+TEST(Kernels, ReluMaxPool2x2PropagatesNaNLikePyTorch) {
+  // Two planes of 2 x 10 (5 windows: 4 in the vector body, 1 in the tail).
+  std::vector<float> x(40, 1.f), out(10);
+  std::vector<int32_t> idx(10);
+  x[0] = kNaN;       // window 0 (vector body)
+  x[20 + 18] = kNaN;  // plane 1, window 4 (scalar tail)
+  wt::relu_maxpool2x2_forward_f32(out.data(), idx.data(), x.data(), 2, 2, 10);
+  EXPECT_TRUE(std::isnan(out[0])) << "relu+maxpool of a window holding NaN gave " << out[0];
+  EXPECT_TRUE(std::isnan(out[9])) << "relu+maxpool of a window holding NaN gave " << out[9];
+}
+
+TEST(Kernels, SumF32) {
+  ref::Rng rng(8);
+  for (size_t n : kLens) {
+    std::vector<float> x(n + 1);
+    rng.fill(x, -1.f, 1.f);
+    double want = 0, mag = 0;
+    for (size_t i = 1; i <= n; ++i) want += x[i], mag += std::fabs(x[i]);
+    const float got = wt::sum_f32(x.data() + 1, n);
+    EXPECT_NEAR(got, want, (n + 2) * kEpsF * mag + 1e-30) << "sum_f32 n=" << n << " (misaligned)";
+  }
+}
+}  // namespace
