@@ -136,10 +136,11 @@ void pad_image(float* pad, const float* img, const ConvShape& s) {
 void conv2d_s1_forward(float* out, float* pad, const float* inp, const float* w, const float* b,
                        int N, const ConvShape& s) {
   const int K = s.K(), Wp = conv_s1_row(s), P = s.OH() * Wp;
+  const size_t ps = conv_s1_pad_size(s);
   const float* rows[kMaxTaps];
-  tap_rows(rows, pad, s);
   for (int n = 0; n < N; ++n) {
-    pad_image(pad, inp + (size_t)n * s.C * s.H * s.W, s);
+    pad_image(pad + n * ps, inp + (size_t)n * s.C * s.H * s.W, s);
+    tap_rows(rows, pad + n * ps, s);
     float* o = out + (size_t)n * s.OC * P;
     for (int oc = 0; oc < s.OC; ++oc)
       for (int p = 0; p < P; ++p) o[(size_t)oc * P + p] = b[oc];
@@ -147,18 +148,17 @@ void conv2d_s1_forward(float* out, float* pad, const float* inp, const float* w,
   }
 }
 
-void conv2d_s1_backward(float* dinp, float* dw, float* db, float* pad, float* dpad, float* dcol,
-                        const float* dout, const float* inp, const float* w, int N,
-                        const ConvShape& s) {
+void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, float* dpad,
+                        float* dcol, const float* dout, const float* w, int N, const ConvShape& s) {
   const int K = s.K(), Wp = conv_s1_row(s), P = s.OH() * Wp;
   const int plane = (s.H + 2 * s.pad + 1) * Wp;
+  const size_t ps = conv_s1_pad_size(s);
   const float* rows[kMaxTaps];
-  tap_rows(rows, pad, s);
   for (int n = 0; n < N; ++n) {
     const float* d = dout + (size_t)n * s.OC * P;
     // db and dw: junk columns of dout are zero, so they contribute nothing.
     for (int oc = 0; oc < s.OC; ++oc) db[oc] += sum_f32(d + (size_t)oc * P, P);
-    pad_image(pad, inp + (size_t)n * s.C * s.H * s.W, s);
+    tap_rows(rows, pad + n * ps, s);
     gemm_nt_rows_f32(s.OC, K, P, d, P, rows, dw, K, /*acc=*/true);
     if (!dinp) continue;
     // dcol = w^T * dout, then each tap row adds back at its shift (long contiguous adds).

@@ -42,17 +42,17 @@ void conv2d_backward(float* dinp, float* dw, float* db, float* col, float* dcol,
 // tap (kh, kw): row k of im2col is the padded input shifted by a constant, so the
 // GEMM takes row pointers into it and nothing is copied. Output rows are therefore
 // Wp floats apart: out is [N, OC, OH, Wp] whose columns OW..Wp-1 are junk.
-// pad: scratch of conv_s1_pad_size(s) floats whose border must stay zero (zero it once).
+// pad: N * conv_s1_pad_size(s) floats whose borders must stay zero (zero it once);
+// the forward fills the interiors and the backward reads them again.
 size_t conv_s1_pad_size(const ConvShape& s);
 inline int conv_s1_row(const ConvShape& s) { return s.W + 2 * s.pad; }
 void conv2d_s1_forward(float* out, float* pad, const float* inp, const float* w, const float* b,
                        int N, const ConvShape& s);
-// Differentiates conv2d_s1_forward. dout is [N, OC, OH, Wp] with ZERO junk columns.
-// dw += ..., db += ..., dinp [N, C, H, W] written unless null.
-// dpad: scratch of conv_s1_pad_size(s); dcol: scratch of K * OH * Wp floats.
-void conv2d_s1_backward(float* dinp, float* dw, float* db, float* pad, float* dpad, float* dcol,
-                        const float* dout, const float* inp, const float* w, int N,
-                        const ConvShape& s);
+// Differentiates conv2d_s1_forward, whose padded inputs are still in `pad`. dout is
+// [N, OC, OH, Wp] with ZERO junk columns. dw += ..., db += ..., dinp [N, C, H, W]
+// written unless null. dpad: conv_s1_pad_size(s) floats; dcol: K * OH * Wp floats.
+void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, float* dpad,
+                        float* dcol, const float* dout, const float* w, int N, const ConvShape& s);
 
 // out[N, C, OH, OW] = max over k x k windows with stride `stride` (no padding),
 // OH = (H - k) / stride + 1. argmax[N, C, OH, OW] = flat index into the input

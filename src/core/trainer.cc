@@ -183,6 +183,15 @@ StepsResult Trainer::train_steps(int n, std::vector<float>* losses) {
     r.status = Status::Error("no training data: call setData first");
     return r;
   }
+  // A resumed run must see the data it was trained on (the order depends on it),
+  // whichever of set_data and load_checkpoint came first.
+  if (st_.step > 0 && !st_.train_fingerprint.empty() && st_.train_fingerprint != data_fingerprint_) {
+    r.status = Status::Error("this training state was made on different training data (fingerprint " +
+                             st_.train_fingerprint + ", " + std::to_string(st_.train_count) +
+                             " images); the loaded data is " + data_fingerprint_ + ", " +
+                             std::to_string(train_.count) + " images: load the same data to resume");
+    return r;
+  }
   const uint32_t spe = steps_per_epoch();
   const uint32_t B = (uint32_t)st_.config.batch_size;
   for (int s = 0; s < n; ++s) {

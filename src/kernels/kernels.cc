@@ -278,8 +278,10 @@ void relu_maxpool2x2_forward_f32(float* out, int32_t* idx, const float* in, size
       const float* bot = top + in_stride;
       float* orow = o + oh * OW;
       int32_t* irow = ix + oh * OW;
-      int ow = 0;
-      for (; ow + 4 <= OW; ow += 4) {
+      // Rows of 7 or 14 outputs: a last block overlapping the previous one (same
+      // values written twice) beats a scalar tail of 3.
+      for (int ow0 = 0; ow0 < OW && OW >= 4; ow0 += 4) {
+        const int ow = ow0 + 4 <= OW ? ow0 : OW - 4;
         const auto t0 = hn::LoadU(d, top + 2 * ow), t1 = hn::LoadU(d, top + 2 * ow + 4);
         const auto b0 = hn::LoadU(d, bot + 2 * ow), b1 = hn::LoadU(d, bot + 2 * ow + 4);
         const auto a = hn::ConcatEven(d, t1, t0), b = hn::ConcatOdd(d, t1, t0);
@@ -302,8 +304,9 @@ void relu_maxpool2x2_forward_f32(float* out, int32_t* idx, const float* in, size
         hn::StoreU(hn::IfThenElseZero(pos, m), d, orow + ow);
         hn::StoreU(i, di, irow + ow);
       }
-      for (; ow < OW; ++ow)
-        irow[ow] = window_index(top[2 * ow], top[2 * ow + 1], bot[2 * ow], bot[2 * ow + 1], &orow[ow]);
+      if (OW < 4)
+        for (int ow = 0; ow < OW; ++ow)
+          irow[ow] = window_index(top[2 * ow], top[2 * ow + 1], bot[2 * ow], bot[2 * ow + 1], &orow[ow]);
     }
   }
 }
@@ -325,8 +328,8 @@ void relu_maxpool2x2_backward_f32(float* din, const float* dout, const int32_t* 
       float* bot = top + din_stride;
       const float* grow = g + oh * OW;
       const int32_t* irow = ix + oh * OW;
-      int ow = 0;
-      for (; ow + 4 <= OW; ow += 4) {
+      for (int ow0 = 0; ow0 < OW && OW >= 4; ow0 += 4) {
+        const int ow = ow0 + 4 <= OW ? ow0 : OW - 4;  // overlapping last block, as forward
         const auto gv = hn::LoadU(d, grow + ow);
         const auto iv = hn::LoadU(di, irow + ow);
         const auto tl = hn::IfThenElseZero(hn::RebindMask(d, hn::Eq(iv, hn::Zero(di))), gv);
@@ -338,7 +341,7 @@ void relu_maxpool2x2_backward_f32(float* din, const float* dout, const int32_t* 
         hn::StoreU(hn::InterleaveLower(d, bl, br), d, bot + 2 * ow);
         hn::StoreU(hn::InterleaveUpper(d, bl, br), d, bot + 2 * ow + 4);
       }
-      for (; ow < OW; ++ow) {
+      for (int ow = 0; ow < OW && OW < 4; ++ow) {
         const int32_t i = irow[ow];
         top[2 * ow] = i == 0 ? grow[ow] : 0.f;
         top[2 * ow + 1] = i == 1 ? grow[ow] : 0.f;
