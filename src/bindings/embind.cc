@@ -111,6 +111,7 @@ class TrainerBinding {
     const TrainState& s = t_.state();
     val o = val::object();
     o.set("stepLoss", f32_copy(s.step_loss.data(), s.step_loss.size()));
+    o.set("stepAccuracy", f32_copy(s.step_accuracy.data(), s.step_accuracy.size()));
     o.set("epochLoss", f32_copy(s.epoch_loss.data(), s.epoch_loss.size()));
     o.set("epochTestLoss", f32_copy(s.epoch_test_loss.data(), s.epoch_test_loss.size()));
     o.set("epochTestAccuracy", f32_copy(s.epoch_test_accuracy.data(), s.epoch_test_accuracy.size()));

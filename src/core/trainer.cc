@@ -87,6 +87,7 @@ void Trainer::size_buffers() {
   chunk_grads_.assign(nchunks, std::vector<float>(spec_.num_params, 0.f));
   chunk_labels_.assign((size_t)nchunks * kChunk, 0);
   chunk_loss_.assign(nchunks, 0.0);
+  chunk_correct_.assign(nchunks, 0);
 }
 
 uint32_t Trainer::steps_per_epoch() const {
@@ -124,6 +125,7 @@ Status Trainer::set_data(std::string ti, std::string tl, std::string vi, std::st
   }
   // History grows by one float per step: reserve 100 epochs so steps do not allocate.
   st_.step_loss.reserve((size_t)steps_per_epoch() * 100);
+  st_.step_accuracy.reserve((size_t)steps_per_epoch() * 100);
   return Status::Ok();
 }
 
@@ -154,9 +156,19 @@ double Trainer::batch_forward_backward(const uint32_t* idx, int B) {
     std::vector<float>& g = chunk_grads_[c];
     std::memset(g.data(), 0, sizeof(float) * g.size());
     chunk_loss_[c] = model_forward_backward(spec_, ws, st_.params.data(), g.data(), labels, n, scale);
+    int correct = 0;
+    for (int i = 0; i < n; ++i) {
+      const float* l = ws.logits.data() + (size_t)i * spec_.classes;
+      int best = 0;
+      for (int v = 1; v < spec_.classes; ++v)
+        if (l[v] > l[best]) best = v;
+      correct += best == labels[i];
+    }
+    chunk_correct_[c] = correct;
   });
   double loss = 0.0;
-  for (int c = 0; c < nchunks; ++c) loss += chunk_loss_[c];
+  batch_correct_ = 0;
+  for (int c = 0; c < nchunks; ++c) loss += chunk_loss_[c], batch_correct_ += chunk_correct_[c];
   // Fixed reduction order over chunks: the same sums whatever computed them.
   ProfileScope timer(12);
   std::memcpy(grads_.data(), chunk_grads_[0].data(), sizeof(float) * grads_.size());
@@ -207,6 +219,7 @@ StepsResult Trainer::train_steps(int n, std::vector<float>* losses) {
     }
     adam_step();
     st_.step_loss.push_back(loss);
+    st_.step_accuracy.push_back((float)batch_correct_ / (float)bsz);
     if (losses) losses->push_back(loss);
     ++r.steps;
     if (++st_.epoch_step == spe) {
@@ -304,6 +317,7 @@ std::string Trainer::save_checkpoint() const {
     f32(name, {(int64_t)v.size()}, v.data(), v.size());
   };
   hist("history.step_loss", st_.step_loss);
+  hist("history.step_accuracy", st_.step_accuracy);
   hist("history.epoch_loss", st_.epoch_loss);
   hist("history.epoch_test_loss", st_.epoch_test_loss);
   hist("history.epoch_test_accuracy", st_.epoch_test_accuracy);
@@ -422,6 +436,10 @@ Status Trainer::load_checkpoint(const uint8_t* bytes, size_t n) {
     if (!(s = take("optimizer." + p.name + ".exp_avg_sq", p.shape, true, &ns.exp_avg_sq, p.offset, true, true)).ok()) return s;
   }
   if (!(s = take("history.step_loss", {}, false, &ns.step_loss, 0, false, false)).ok()) return s;
+  // Optional (added after the first files were written; absent means unknown).
+  if (f.find("history.step_accuracy")) {
+    if (!(s = take("history.step_accuracy", {}, false, &ns.step_accuracy, 0, false, false)).ok()) return s;
+  }
   if (!(s = take("history.epoch_loss", {}, false, &ns.epoch_loss, 0, false, false)).ok()) return s;
   if (!(s = take("history.epoch_test_loss", {}, false, &ns.epoch_test_loss, 0, false, false)).ok()) return s;
   if (!(s = take("history.epoch_test_accuracy", {}, false, &ns.epoch_test_accuracy, 0, false, false)).ok()) return s;
@@ -438,6 +456,9 @@ Status Trainer::load_checkpoint(const uint8_t* bytes, size_t n) {
   if (!ns.step_loss.empty() && ns.step_loss.size() != ns.step)
     return err("history.step_loss has " + std::to_string(ns.step_loss.size()) + " entries but step is " +
                std::to_string(ns.step));
+  if (!ns.step_accuracy.empty() && ns.step_accuracy.size() != ns.step)
+    return err("history.step_accuracy has " + std::to_string(ns.step_accuracy.size()) +
+               " entries but step is " + std::to_string(ns.step));
   const size_t ne = ns.epoch_loss.size();
   if (ns.epoch_test_loss.size() != ne || ns.epoch_test_accuracy.size() != ne || (ne != 0 && ne != ns.epoch))
     return err("the per-epoch history lengths disagree with each other or with epoch = " +
@@ -445,6 +466,7 @@ Status Trainer::load_checkpoint(const uint8_t* bytes, size_t n) {
   // Absent history (PyTorch import): unknown entries are NaN, so lengths stay
   // consistent with step and epoch in every later save.
   if (ns.step_loss.empty()) ns.step_loss.assign(ns.step, NAN);
+  if (ns.step_accuracy.empty()) ns.step_accuracy.assign(ns.step, NAN);
   if (ne == 0) {
     ns.epoch_loss.assign(ns.epoch, NAN);
     ns.epoch_test_loss.assign(ns.epoch, NAN);
@@ -467,6 +489,7 @@ Status Trainer::load_checkpoint(const uint8_t* bytes, size_t n) {
   if (ns.train_count == 0) ns.train_count = train_.count;
   if (ns.train_fingerprint.empty()) ns.train_fingerprint = data_fingerprint_;
   ns.step_loss.reserve(std::max(ns.step_loss.size() * 2, (size_t)steps_per_epoch() * 100));
+  ns.step_accuracy.reserve(ns.step_loss.capacity());
 
   // Everything checked: swap the new state in whole.
   const bool resize = ns.config.batch_size != st_.config.batch_size;

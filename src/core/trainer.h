@@ -38,7 +38,8 @@ struct TrainState {
   uint64_t step = 0;        // Adam steps taken
   uint32_t epoch = 0;       // epochs completed
   uint32_t epoch_step = 0;  // steps into the current epoch
-  std::vector<float> step_loss, epoch_loss, epoch_test_loss, epoch_test_accuracy;
+  std::vector<float> step_loss, step_accuracy;  // per optimizer step (train batch)
+  std::vector<float> epoch_loss, epoch_test_loss, epoch_test_accuracy;
   std::string train_fingerprint;  // of the data it was trained on ("" = unknown)
   uint32_t train_count = 0;
 };
@@ -105,6 +106,8 @@ class Trainer {
   std::vector<std::vector<float>> chunk_grads_;
   std::vector<uint8_t> chunk_labels_;
   std::vector<double> chunk_loss_;
+  std::vector<int> chunk_correct_;
+  int batch_correct_ = 0;  // of the last batch_forward_backward
   std::vector<Workspace> ws_;  // one per worker thread
   std::unique_ptr<ThreadPool> pool_;
 };

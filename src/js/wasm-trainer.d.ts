@@ -41,6 +41,7 @@ export interface Evaluation { loss: number; accuracy: number; count: number; }
 
 export interface History {
   stepLoss: Float32Array;          // one entry per optimizer step since step 1
+  stepAccuracy: Float32Array;      // train-batch accuracy 0..1 per step
   epochLoss: Float32Array;         // mean train loss per completed epoch
   epochTestLoss: Float32Array;     // test loss after each completed epoch (NaN if not evaluated)
   epochTestAccuracy: Float32Array; // 0..1 after each completed epoch (NaN if not evaluated)

@@ -260,7 +260,7 @@ TEST(Checkpoint, SaveLoadRestoresEverythingExactly) {
   EXPECT_EQ(v.metadata["batch_size"], "16");
   EXPECT_EQ(v.metadata["learning_rate"], "0.002");
   EXPECT_EQ(v.metadata["arch"], a->spec().arch);
-  EXPECT_EQ(v.tensors.size(), 6u * 3 + 4);
+  EXPECT_EQ(v.tensors.size(), 6u * 3 + 5);
   ASSERT_NE(v.find("fc1.weight"), nullptr);
   EXPECT_EQ(v.find("fc1.weight")->shape, (std::vector<int64_t>{10, 784}));
 
