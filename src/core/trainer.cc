@@ -119,6 +119,7 @@ Status Trainer::set_data(std::string ti, std::string tl, std::string vi, std::st
   test_ = std::move(te);
   data_fingerprint_ = buf;
   perm_epoch_ = -1;
+  perm_.resize(train_.count);  // so that steps never allocate
   if (st_.step == 0) {
     st_.train_fingerprint = data_fingerprint_;
     st_.train_count = train_.count;
@@ -126,6 +127,7 @@ Status Trainer::set_data(std::string ti, std::string tl, std::string vi, std::st
   // History grows by one float per step: reserve 100 epochs so steps do not allocate.
   st_.step_loss.reserve((size_t)steps_per_epoch() * 100);
   st_.step_accuracy.reserve((size_t)steps_per_epoch() * 100);
+  for (auto* v : {&st_.epoch_loss, &st_.epoch_test_loss, &st_.epoch_test_accuracy}) v->reserve(1000);
   return Status::Ok();
 }
 
@@ -141,30 +143,43 @@ double Trainer::batch_forward_backward(const uint32_t* idx, int B) {
   const int nchunks = (B + kChunk - 1) / kChunk;
   // Each chunk starts from zero gradients in its own buffer; which worker runs
   // it does not matter (its workspace is scratch, fully overwritten).
-  pool_->run(nchunks, [&](int c, int worker) {
-    Workspace& ws = ws_[worker];
+  // The task captures one pointer, so std::function keeps it inline: no heap
+  // allocation in a training step (tests/cpp/test_no_alloc.cpp checks).
+  struct Ctx {
+    Trainer* self;
+    const uint32_t* idx;
+    int B, in;
+    float scale;
+  } ctx{this, idx, B, in, scale};
+  const Ctx* cx = &ctx;
+  pool_->run(nchunks, [cx](int c, int worker) {
+    Trainer& t = *cx->self;
+    const uint32_t* idx = cx->idx;
+    const int B = cx->B, in = cx->in;
+    const float scale = cx->scale;
+    Workspace& ws = t.ws_[worker];
     const int b0 = c * kChunk, n = std::min(kChunk, B - b0);
-    uint8_t* labels = chunk_labels_.data() + b0;
+    uint8_t* labels = t.chunk_labels_.data() + b0;
     {
       ProfileScope timer(11);
       for (int i = 0; i < n; ++i) {
         const uint32_t k = idx[b0 + i];
-        u8_to_f32_div(ws.x.data() + (size_t)i * in, train_.pixels() + (size_t)k * in, in, 255.f);
-        labels[i] = train_.labels()[k];
+        u8_to_f32_div(ws.x.data() + (size_t)i * in, t.train_.pixels() + (size_t)k * in, in, 255.f);
+        labels[i] = t.train_.labels()[k];
       }
     }
-    std::vector<float>& g = chunk_grads_[c];
+    std::vector<float>& g = t.chunk_grads_[c];
     std::memset(g.data(), 0, sizeof(float) * g.size());
-    chunk_loss_[c] = model_forward_backward(spec_, ws, st_.params.data(), g.data(), labels, n, scale);
+    t.chunk_loss_[c] = model_forward_backward(t.spec_, ws, t.st_.params.data(), g.data(), labels, n, scale);
     int correct = 0;
     for (int i = 0; i < n; ++i) {
-      const float* l = ws.logits.data() + (size_t)i * spec_.classes;
+      const float* l = ws.logits.data() + (size_t)i * t.spec_.classes;
       int best = 0;
-      for (int v = 1; v < spec_.classes; ++v)
+      for (int v = 1; v < t.spec_.classes; ++v)
         if (l[v] > l[best]) best = v;
       correct += best == labels[i];
     }
-    chunk_correct_[c] = correct;
+    t.chunk_correct_[c] = correct;
   });
   double loss = 0.0;
   batch_correct_ = 0;
@@ -490,6 +505,7 @@ Status Trainer::load_checkpoint(const uint8_t* bytes, size_t n) {
   if (ns.train_fingerprint.empty()) ns.train_fingerprint = data_fingerprint_;
   ns.step_loss.reserve(std::max(ns.step_loss.size() * 2, (size_t)steps_per_epoch() * 100));
   ns.step_accuracy.reserve(ns.step_loss.capacity());
+  for (auto* v : {&ns.epoch_loss, &ns.epoch_test_loss, &ns.epoch_test_accuracy}) v->reserve(ns.epoch + 1000);
 
   // Everything checked: swap the new state in whole.
   const bool resize = ns.config.batch_size != st_.config.batch_size;
