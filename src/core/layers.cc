@@ -148,12 +148,41 @@ void conv2d_s1_forward(float* out, float* pad, const float* inp, const float* w,
   }
 }
 
-void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, float* dpad,
-                        float* dcol, const float* dout, const float* w, int N, const ConvShape& s) {
+// The input gradient is a "full" convolution of dout with the flipped kernel:
+//   dinp_pad[c, q] = sum over (oc, kh, kw) of w[oc, c, kh, kw] * dout[oc, q - kh Wp - kw],
+// the same shifted GEMM as the forward once dout sits between zero margins of
+// (KH - 1) Wp + KW - 1 floats. It replaces dcol = w^T dout plus a scatter-add of
+// every tap row (no dcol buffer, no 72 short scatter loops per image).
+static inline int s1_margin(const ConvShape& s) { return (s.KH - 1) * conv_s1_row(s) + s.KW - 1; }
+
+size_t conv_s1_backward_scratch(const ConvShape& s) {
+  const int Wp = conv_s1_row(s), P = s.OH() * Wp, plane = P + 2 * s1_margin(s);
+  return (size_t)s.OC * plane            // dout between margins
+         + (size_t)s.C * s.OC * s.KH * s.KW  // flipped weights
+         + (size_t)s.C * s.H * Wp;           // input gradient rows (padded columns)
+}
+
+void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, float* scratch,
+                        const float* dout, const float* w, int N, const ConvShape& s) {
   const int K = s.K(), Wp = conv_s1_row(s), P = s.OH() * Wp;
-  const int plane = (s.H + 2 * s.pad + 1) * Wp;
+  const int margin = s1_margin(s), zplane = P + 2 * margin;
+  const int KT = s.OC * s.KH * s.KW;  // taps of the full convolution
   const size_t ps = conv_s1_pad_size(s);
+  float* doutz = scratch;
+  float* wflip = doutz + (size_t)s.OC * zplane;
+  float* drows = wflip + (size_t)s.C * KT;
   const float* rows[kMaxTaps];
+  if (dinp) {
+    // wflip[c, (oc, kh, kw)] = w[oc, c, kh, kw]; margins of doutz are zero.
+    for (int c = 0; c < s.C; ++c)
+      for (int oc = 0; oc < s.OC; ++oc)
+        for (int t = 0; t < s.KH * s.KW; ++t)
+          wflip[(size_t)c * KT + oc * s.KH * s.KW + t] = w[((size_t)oc * s.C + c) * s.KH * s.KW + t];
+    for (int oc = 0; oc < s.OC; ++oc) {
+      std::memset(doutz + (size_t)oc * zplane, 0, sizeof(float) * margin);
+      std::memset(doutz + (size_t)oc * zplane + margin + P, 0, sizeof(float) * margin);
+    }
+  }
   for (int n = 0; n < N; ++n) {
     const float* d = dout + (size_t)n * s.OC * P;
     // db and dw: junk columns of dout are zero, so they contribute nothing.
@@ -161,17 +190,19 @@ void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, flo
     tap_rows(rows, pad + n * ps, s);
     gemm_nt_rows_f32(s.OC, K, P, d, P, rows, dw, K, /*acc=*/true);
     if (!dinp) continue;
-    // dcol = w^T * dout, then each tap row adds back at its shift (long contiguous adds).
-    gemm_tn_f32(K, P, s.OC, w, K, d, P, dcol, P, /*acc=*/false);
-    std::memset(dpad, 0, sizeof(float) * s.C * plane);
-    for (int c = 0, k = 0; c < s.C; ++c)
+    for (int oc = 0; oc < s.OC; ++oc)
+      std::memcpy(doutz + (size_t)oc * zplane + margin, d + (size_t)oc * P, sizeof(float) * P);
+    // Output rows h = 0..H-1 of the padded input (all Wp columns): q = (h + pad) Wp + x.
+    const int q0 = s.pad * Wp;
+    for (int oc = 0, k = 0; oc < s.OC; ++oc)
       for (int kh = 0; kh < s.KH; ++kh)
-        for (int kw = 0; kw < s.KW; ++kw, ++k)
-          add_f32(dpad + (size_t)c * plane + kh * Wp + kw, dcol + (size_t)k * P, P);
+        for (int kw = 0; kw < s.KW; ++kw)
+          rows[k++] = doutz + (size_t)oc * zplane + margin + q0 - kh * Wp - kw;
+    gemm_nn_rows_f32(s.C, s.H * Wp, KT, wflip, KT, rows, drows, s.H * Wp, /*acc=*/false);
     float* di = dinp + (size_t)n * s.C * s.H * s.W;
     for (int c = 0; c < s.C; ++c)
       for (int h = 0; h < s.H; ++h) {
-        const float* src = dpad + (size_t)c * plane + (size_t)(h + s.pad) * Wp + s.pad;
+        const float* src = drows + ((size_t)c * s.H + h) * Wp + s.pad;
         float* dst = di + ((size_t)c * s.H + h) * s.W;
         for (int x = 0; x < s.W; ++x) dst[x] = src[x];
       }

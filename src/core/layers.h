@@ -50,9 +50,10 @@ void conv2d_s1_forward(float* out, float* pad, const float* inp, const float* w,
                        int N, const ConvShape& s);
 // Differentiates conv2d_s1_forward, whose padded inputs are still in `pad`. dout is
 // [N, OC, OH, Wp] with ZERO junk columns. dw += ..., db += ..., dinp [N, C, H, W]
-// written unless null. dpad: conv_s1_pad_size(s) floats; dcol: K * OH * Wp floats.
-void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, float* dpad,
-                        float* dcol, const float* dout, const float* w, int N, const ConvShape& s);
+// written unless null. scratch: conv_s1_backward_scratch(s) floats.
+size_t conv_s1_backward_scratch(const ConvShape& s);
+void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, float* scratch,
+                        const float* dout, const float* w, int N, const ConvShape& s);
 
 // out[N, C, OH, OW] = max over k x k windows with stride `stride` (no padding),
 // OH = (H - k) / stride + 1. argmax[N, C, OH, OW] = flat index into the input

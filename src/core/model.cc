@@ -48,10 +48,9 @@ void Workspace::reserve(const ModelSpec& m, int n) {
   const size_t a1n = (size_t)m.conv1.OC * m.conv1.OH() * conv_s1_row(m.conv1);
   const size_t p1n = (size_t)m.p1_c * m.p1_h * m.p1_w;
   const size_t a2n = (size_t)m.conv2.OC * m.conv2.OH() * conv_s1_row(m.conv2);
-  const size_t colmax = (size_t)m.conv2.K() * m.conv2.OH() * conv_s1_row(m.conv2);
   pad1.assign(n * conv_s1_pad_size(m.conv1), 0.f);  // borders stay zero from here on
   pad2.assign(n * conv_s1_pad_size(m.conv2), 0.f);
-  dpad2.assign(conv_s1_pad_size(m.conv2), 0.f);
+  conv_scratch.assign(conv_s1_backward_scratch(m.conv2), 0.f);
   x.assign(n * in, 0.f);
   c1.assign(n * a1n, 0.f);
   p1.assign(n * p1n, 0.f);
@@ -66,7 +65,6 @@ void Workspace::reserve(const ModelSpec& m, int n) {
   dc2.assign(n * a2n, 0.f);
   dp1.assign(n * p1n, 0.f);
   dc1.assign(n * a1n, 0.f);
-  dcol.assign(colmax, 0.f);
 }
 
 void init_params(const ModelSpec& m, float* params, uint64_t seed) {
@@ -126,10 +124,10 @@ double model_forward_backward(const ModelSpec& m, Workspace& ws, const float* pa
   }
   { ProfileScope t(6); linear_backward(ws.dp2.data(), dfw, dfb, ws.dlogits.data(), ws.p2.data(), w.fw, N, m.flat, m.classes); }
   { ProfileScope t(7); relu_maxpool2x2_backward_f32(ws.dc2.data(), ws.dp2.data(), ws.i2.data(), (size_t)N * m.conv2.OC, m.conv2.OH(), m.conv2.OW(), conv_s1_row(m.conv2)); }
-  { ProfileScope t(8); conv2d_s1_backward(ws.dp1.data(), dc2w, dc2b, ws.pad2.data(), ws.dpad2.data(), ws.dcol.data(), ws.dc2.data(), w.c2w, N, m.conv2); }
+  { ProfileScope t(8); conv2d_s1_backward(ws.dp1.data(), dc2w, dc2b, ws.pad2.data(), ws.conv_scratch.data(), ws.dc2.data(), w.c2w, N, m.conv2); }
   { ProfileScope t(9); relu_maxpool2x2_backward_f32(ws.dc1.data(), ws.dp1.data(), ws.i1.data(), (size_t)N * m.conv1.OC, m.conv1.OH(), m.conv1.OW(), conv_s1_row(m.conv1)); }
   // conv1 is the first layer: no input gradient.
-  { ProfileScope t(10); conv2d_s1_backward(nullptr, dc1w, dc1b, ws.pad1.data(), nullptr, nullptr, ws.dc1.data(), w.c1w, N, m.conv1); }
+  { ProfileScope t(10); conv2d_s1_backward(nullptr, dc1w, dc1b, ws.pad1.data(), nullptr, ws.dc1.data(), w.c1w, N, m.conv1); }
   return loss;
 }
 

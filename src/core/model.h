@@ -41,8 +41,9 @@ struct Workspace {
   // Forward values saved for backward: input, conv outputs (pre-ReLU), pool outputs.
   std::vector<float> x, c1, p1, c2, p2, logits, probs;
   std::vector<int32_t> i1, i2;  // window index of each pool output (4 = cut by ReLU)
-  std::vector<float> dlogits, dp2, dc2, dp1, dc1, dcol;
-  std::vector<float> pad1, pad2, dpad2;  // padded conv inputs (zero borders), see layers.h
+  std::vector<float> dlogits, dp2, dc2, dp1, dc1;
+  std::vector<float> pad1, pad2;  // padded conv inputs (zero borders), see layers.h
+  std::vector<float> conv_scratch;  // conv2's backward
   void reserve(const ModelSpec& m, int cap);
 };
 
