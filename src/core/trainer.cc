@@ -432,6 +432,7 @@ Status Trainer::load_checkpoint(const uint8_t* bytes, size_t n) {
     if (!fixed_shape && t->shape.size() != 1)
       return err("tensor \"" + name + "\" must be 1-dimensional, found " + shape_str(t->shape));
     if (!fixed_shape) dst->resize(t->numel);
+    if (t->numel == 0) return Status::Ok();  // (an empty vector's data() may be null)
     float* out = dst->data() + offset;
     std::memcpy(out, f.data + t->begin, t->numel * sizeof(float));
     for (size_t i = 0; i < t->numel; ++i) {
