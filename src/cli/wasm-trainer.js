@@ -187,12 +187,23 @@ async function inspect(ckpt, opts) {
   console.log(`${ckpt}: ${bytes.length} bytes, ${loadError ? `NOT loadable: ${loadError}` : 'valid wasm-trainer checkpoint'}`);
   console.log('metadata:');
   for (const [k, v] of Object.entries(info.metadata)) console.log(`  ${k.padEnd(18)} ${v}`);
+  // Value statistics of the model and optimizer tensors (from the validated state).
+  const values = history ? trainer.tensors() : {};
+  const stats = (a) => {
+    let min = Infinity, max = -Infinity, sum = 0, sq = 0;
+    for (const x of a) { min = Math.min(min, x); max = Math.max(max, x); sum += x; sq += x * x; }
+    const g = (x) => x.toPrecision(4).padStart(11);
+    return `min ${g(min)}  max ${g(max)}  mean ${g(sum / a.length)}  rms ${g(Math.sqrt(sq / a.length))}`;
+  };
   console.log('tensors:');
-  for (const t of info.tensors) console.log(`  ${t.name.padEnd(38)} ${t.dtype} [${t.shape.join(', ')}]`);
+  for (const t of info.tensors) {
+    const v = values[t.name];
+    console.log(`  ${t.name.padEnd(38)} ${t.dtype} ${`[${t.shape.join(', ')}]`.padEnd(14)}${v && v.length ? `  ${stats(v)}` : ''}`);
+  }
   if (history) {
     const fmt = (a, f) => Array.from(a, f).join(' ') || '(none)';
     console.log('history:');
-    console.log(`  steps recorded      ${history.stepLoss.length}`);
+    console.log(`  steps recorded      ${history.stepLoss.length}` + (history.stepLoss.length ? `, last step loss ${history.stepLoss[history.stepLoss.length - 1].toFixed(4)}, accuracy ${(100 * history.stepAccuracy[history.stepAccuracy.length - 1]).toFixed(1)}%` : ''));
     console.log(`  epoch loss          ${fmt(history.epochLoss, (x) => x.toFixed(4))}`);
     console.log(`  epoch test loss     ${fmt(history.epochTestLoss, (x) => x.toFixed(4))}`);
     console.log(`  epoch test accuracy ${fmt(history.epochTestAccuracy, (x) => `${(100 * x).toFixed(2)}%`)}`);
