@@ -29,9 +29,12 @@ export interface Progress {
   epoch: number;         // epochs completed
   epochStep: number;     // steps done inside the current epoch
   stepsPerEpoch: number; // ceil(trainCount / batchSize)
+  trainCount: number;    // images in the training set in use (after trainLimit)
+  testCount: number;     // images in the test set in use (after testLimit)
 }
 
 export interface StepsResult extends Progress {
+  steps: number;         // steps taken by this call
   losses: Float32Array;  // the loss of each step taken by this call
   epochEnded: boolean;   // true when this call finished an epoch (it stops there)
   epochLoss?: number;    // mean train loss of the epoch that just ended
@@ -63,6 +66,8 @@ export class Trainer {
   /** Test-set loss and accuracy (in chunks of a few hundred images per wasm call).
    *  Records it in the history as the current epoch's test result when recordEpoch. */
   evaluate(opts?: { limit?: number; recordEpoch?: boolean }): Evaluation;
+  /** The same, yielding to the event loop between slices (for workers). */
+  evaluateAsync(opts?: { limit?: number; recordEpoch?: boolean }): Promise<Evaluation>;
   /** images: n*784 bytes (0..255) or floats (0..1). Returns argmax and softmax. */
   predict(images: Uint8Array | Float32Array): { labels: Uint8Array; probabilities: Float32Array };
   history(): History;
@@ -72,6 +77,16 @@ export class Trainer {
    *  leaves the trainer exactly as it was. */
   loadCheckpoint(bytes: Uint8Array): void;
   dispose(): void;
+
+  // ---- reference-test surface (tests/node/fixture.test.js, interop.test.js) ----
+  /** Parameters and Adam moments by name (`conv1.weight`, `optimizer.conv1.weight.exp_avg`, ...). */
+  tensors(): Record<string, Float32Array>;
+  setTensor(name: string, values: ArrayLike<number>): void;
+  /** Forward + backward of an explicit batch; the batch-mean gradient stays for adamStep(). */
+  forwardBackward(images: Float32Array, labels: ArrayLike<number>):
+    { loss: number; logits: Float32Array; grads: Record<string, Float32Array> };
+  /** One Adam update from the last forwardBackward (step count + 1). */
+  adamStep(): void;
 }
 
 /** Loads the wasm module once (browser, worker or Node) and makes a trainer. */

@@ -106,7 +106,8 @@ export class Trainer {
 
   progress() { return this.#t.progress(); }
 
-  evaluate({ limit = 0, recordEpoch = false } = {}) {
+  // Test-set evaluation, one slice per step of the generator; returns the result.
+  *#evaluateSlices({ limit = 0, recordEpoch = false }) {
     const total = this.#t.progress().testCount;
     const count = limit > 0 ? Math.min(limit, total) : total;
     if (count === 0) throw new Error('no test data: call setData first');
@@ -115,10 +116,30 @@ export class Trainer {
       const r = this.#t.evaluateRange(b, Math.min(EVAL_SLICE, count - b));
       lossSum += r.lossSum;
       correct += r.correct;
+      yield;
     }
     const result = { loss: lossSum / count, accuracy: correct / count, count };
     if (recordEpoch) this.#t.recordEpochEval(result.loss, result.accuracy);
     return result;
+  }
+
+  evaluate(opts = {}) {
+    const it = this.#evaluateSlices(opts);
+    for (;;) {
+      const { done, value } = it.next();
+      if (done) return value;
+    }
+  }
+
+  /** evaluate() that yields to the event loop between slices, so a worker stays
+   *  responsive (Pause, Stop) during a full test-set pass. */
+  async evaluateAsync(opts = {}) {
+    const it = this.#evaluateSlices(opts);
+    for (;;) {
+      const { done, value } = it.next();
+      if (done) return value;
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
   }
 
   predict(images) {
