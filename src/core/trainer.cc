@@ -73,10 +73,8 @@ Trainer::Trainer(const TrainerConfig& config) : spec_(ModelSpec::SeedCnn()) {
   st_.exp_avg_sq.assign(spec_.num_params, 0.f);
   init_params(spec_, st_.params.data(), config.seed);
   grads_.assign(spec_.num_params, 0.f);
-  int threads = config.threads < 1 ? 1 : config.threads;
-  if (!ThreadPool::supported()) threads = 1;
-  pool_.reset(new ThreadPool(threads));
-  ws_.resize(threads);
+  threads_ = ThreadPool::shared().ensure(config.threads);
+  ws_.resize(threads_);
   for (Workspace& w : ws_) w.reserve(spec_, kChunk);
   size_buffers();
 }
@@ -152,7 +150,7 @@ double Trainer::batch_forward_backward(const uint32_t* idx, int B) {
     float scale;
   } ctx{this, idx, B, in, scale};
   const Ctx* cx = &ctx;
-  pool_->run(nchunks, [cx](int c, int worker) {
+  ThreadPool::shared().run(threads_, nchunks, [cx](int c, int worker) {
     Trainer& t = *cx->self;
     const uint32_t* idx = cx->idx;
     const int B = cx->B, in = cx->in;

@@ -88,7 +88,7 @@ class Trainer {
   uint32_t train_count() const { return train_.count; }
   uint32_t test_count() const { return test_.count; }
   uint32_t steps_per_epoch() const;
-  int threads() const { return pool_->threads(); }
+  int threads() const { return threads_; }
   const ImageSet& test_set() const { return test_; }
 
  private:
@@ -109,7 +109,7 @@ class Trainer {
   std::vector<int> chunk_correct_;
   int batch_correct_ = 0;  // of the last batch_forward_backward
   std::vector<Workspace> ws_;  // one per worker thread
-  std::unique_ptr<ThreadPool> pool_;
+  int threads_ = 1;  // participants of the shared ThreadPool this trainer uses
 };
 
 }  // namespace wt
