@@ -143,7 +143,11 @@ Status parse_safetensors(const uint8_t* bytes, size_t n, bool require_checksum,
     if (at == std::string::npos || header.find(kChecksumKey, at + 1) != std::string::npos ||
         cs->second.size() != 14)
       return Status::Error("the checksum field is malformed (expected \"crc32:\" and 8 hex digits)");
-    const size_t digits = 8 + at + sizeof(kChecksumKey) - 1;
+    // The 8 digits and the closing quote must lie inside the header.
+    const size_t rel = at + sizeof(kChecksumKey) - 1;
+    if (rel + 9 > header.size() || header[rel + 8] != '"')
+      return Status::Error("the checksum field is malformed (expected \"crc32:\" and 8 hex digits)");
+    const size_t digits = 8 + rel;
     const std::string stored = cs->second.substr(6);
     const std::string actual = hex8(checksum_with_zeroed_digits(bytes, n, digits));
     if (stored != actual)

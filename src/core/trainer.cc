@@ -209,7 +209,20 @@ StepsResult Trainer::train_steps(int n, std::vector<float>* losses) {
     return r;
   }
   // A resumed run must see the data it was trained on (the order depends on it),
-  // whichever of set_data and load_checkpoint came first.
+  // whichever of set_data and load_checkpoint came first; and its position must lie
+  // inside an epoch of this data (a hostile file may say anything).
+  if (st_.step > 0 && st_.train_count != 0 && st_.train_count != train_.count) {
+    r.status = Status::Error("this training state was made on " + std::to_string(st_.train_count) +
+                             " training images but the loaded data has " + std::to_string(train_.count) +
+                             ": load the same data to resume");
+    return r;
+  }
+  if (st_.epoch_step >= steps_per_epoch()) {
+    r.status = Status::Error("the position in the epoch (step " + std::to_string(st_.epoch_step) +
+                             ") is past the end of an epoch of " + std::to_string(steps_per_epoch()) +
+                             " steps of this data");
+    return r;
+  }
   if (st_.step > 0 && !st_.train_fingerprint.empty() && st_.train_fingerprint != data_fingerprint_) {
     r.status = Status::Error("this training state was made on different training data (fingerprint " +
                              st_.train_fingerprint + ", " + std::to_string(st_.train_count) +
@@ -478,7 +491,13 @@ Status Trainer::load_checkpoint(const uint8_t* bytes, size_t n) {
     return err("the per-epoch history lengths disagree with each other or with epoch = " +
                std::to_string(ns.epoch));
   // Absent history (PyTorch import): unknown entries are NaN, so lengths stay
-  // consistent with step and epoch in every later save.
+  // consistent with step and epoch in every later save. Bounded, so that a small
+  // hostile file cannot make us allocate gigabytes (a complete history is paid
+  // for by the file's own size).
+  constexpr uint64_t kMaxUnknownHistory = 1u << 20;  // 1,048,576 steps: 1,100 MNIST epochs
+  if ((ns.step_loss.empty() && ns.step > kMaxUnknownHistory) || (ne == 0 && ns.epoch > kMaxUnknownHistory))
+    return err("it has no history but step " + std::to_string(ns.step) + " / epoch " + std::to_string(ns.epoch) +
+               " (more than " + std::to_string(kMaxUnknownHistory) + " steps without history is not supported)");
   if (ns.step_loss.empty()) ns.step_loss.assign(ns.step, NAN);
   if (ns.step_accuracy.empty()) ns.step_accuracy.assign(ns.step, NAN);
   if (ne == 0) {
@@ -492,6 +511,12 @@ Status Trainer::load_checkpoint(const uint8_t* bytes, size_t n) {
   if (spe && ns.epoch_step >= spe)
     return err("epoch_step " + std::to_string(ns.epoch_step) + " is past the end of an epoch of " +
                std::to_string(spe) + " steps");
+  if (has_data()) {
+    const uint32_t spe_now = (train_.count + ns.config.batch_size - 1) / ns.config.batch_size;
+    if (ns.epoch_step >= spe_now)
+      return err("epoch_step " + std::to_string(ns.epoch_step) + " is past the end of an epoch of " +
+                 std::to_string(spe_now) + " steps of the loaded data");
+  }
   if (has_data() && ns.step > 0) {
     if (ns.train_count != 0 && ns.train_count != train_.count)
       return err("it was trained on " + std::to_string(ns.train_count) + " images but the loaded training set has " +
