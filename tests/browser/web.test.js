@@ -221,8 +221,9 @@ describe('the page', () => {
     const later = await waitForStep(paused + 15);
     assert.ok(later > paused);
     await shot('02-training');
-    // The README's picture: the viewport (not the full page) mid-training.
-    await page.screenshot({ path: path.join(ROOT, 'web/screenshot.png') });
+    // The README's picture (web/screenshot.png) is copied from this one by hand:
+    // tests must not change tracked files.
+    await page.screenshot({ path: path.join(ROOT, 'tests/browser/screenshots/readme-mid-training.png') });
     await page.getByTestId('train-pause').click();
     await waitForState('paused');
     await page.waitForFunction(() => window.wasmTrainer.checkpoints[0]?.step === window.wasmTrainer.step);
