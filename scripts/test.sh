@@ -14,9 +14,9 @@ run() {
 }
 run "native (GoogleTest)" ctest --test-dir build/native --output-on-failure -j2
 run "node (wasm)" node --test --test-concurrency=1 tests/node/
-if [ -d tests/browser ]; then run "browser (Chromium)" node --test --test-concurrency=1 tests/browser/; fi
-if [ -f scripts/sanitize.sh ]; then run "ASan+UBSan" bash scripts/sanitize.sh; fi
-if [ -f scripts/fuzz.sh ]; then run "fuzz (short)" bash scripts/fuzz.sh "${WT_FUZZ_SECONDS:-20}"; fi
+run "browser (Chromium)" node --test --test-concurrency=1 tests/browser/
+run "native under ASan+UBSan" bash scripts/sanitize.sh
+run "fuzz (short, bounded)" bash scripts/fuzz.sh "${WT_FUZZ_SECONDS:-20}"
 echo
 if [ ${#failed[@]} -gt 0 ]; then
   echo "FAILED suites: ${failed[*]}"
