@@ -168,9 +168,10 @@ void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, flo
   const int margin = s1_margin(s), zplane = P + 2 * margin;
   const int KT = s.OC * s.KH * s.KW;  // taps of the full convolution
   const size_t ps = conv_s1_pad_size(s);
+  // Scratch (only with dinp): dout between margins, flipped weights, gradient rows.
   float* doutz = scratch;
-  float* wflip = doutz + (size_t)s.OC * zplane;
-  float* drows = wflip + (size_t)s.C * KT;
+  float* wflip = dinp ? doutz + (size_t)s.OC * zplane : nullptr;
+  float* drows = dinp ? wflip + (size_t)s.C * KT : nullptr;
   const float* rows[kMaxTaps];
   if (dinp) {
     // wflip[c, (oc, kh, kw)] = w[oc, c, kh, kw]; margins of doutz are zero.
