@@ -51,7 +51,7 @@ for t in "${targets[@]}"; do
   rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-  last=$(grep -E '^#[0-9]+' "$log" | tail -1)
+  last=$(grep -aE '^#[0-9]+' "$log" | tail -1)
   cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
   ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
   corp=$(sed -n 's/.* corp: \([^ ]*\).*/\1/p' <<<"$last")
@@ -60,7 +60,7 @@ for t in "${targets[@]}"; do
     status=1
     line="$line -- CRASHED (exit $rc)"
     echo "fuzz: $t crashed; the end of $log:" >&2
-    grep -v '^#[0-9]' "$log" | tail -60 >&2
+    grep -av '^#[0-9]' "$log" | tail -60 >&2
     ls -1 build/fuzz-crashes/"$t"-* 2>/dev/null | sed 's/^/fuzz: kept /' >&2
   fi
   echo "fuzz: $line"

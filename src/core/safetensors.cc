@@ -145,7 +145,9 @@ Status parse_safetensors(const uint8_t* bytes, size_t n, bool require_checksum,
       return Status::Error("the checksum field is malformed (expected \"crc32:\" and 8 hex digits)");
     // The 8 digits and the closing quote must lie inside the header.
     const size_t rel = at + sizeof(kChecksumKey) - 1;
-    if (rel + 9 > header.size() || header[rel + 8] != '"')
+    // ... and be the metadata's own value (not a look-alike elsewhere in the header).
+    if (rel + 9 > header.size() || header[rel + 8] != '"' || cs->second.compare(0, 6, "crc32:") != 0 ||
+        header.compare(rel, 8, cs->second, 6, 8) != 0)
       return Status::Error("the checksum field is malformed (expected \"crc32:\" and 8 hex digits)");
     const size_t digits = 8 + rel;
     const std::string stored = cs->second.substr(6);
