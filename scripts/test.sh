@@ -5,12 +5,13 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 failed=()
+passed=0
 run() {
   local name=$1; shift
   echo
   echo "=== $name: $*"
   local t0=$SECONDS
-  if "$@"; then echo "=== $name: passed ($((SECONDS - t0)) s)"; else echo "=== $name: FAILED ($((SECONDS - t0)) s)"; failed+=("$name"); fi
+  if "$@"; then echo "=== $name: passed ($((SECONDS - t0)) s)"; passed=$((passed + 1)); else echo "=== $name: FAILED ($((SECONDS - t0)) s)"; failed+=("$name"); fi
 }
 run "native (GoogleTest)" ctest --test-dir build/native --output-on-failure -j2
 run "node (wasm)" node --test --test-concurrency=1 tests/node/
@@ -18,8 +19,6 @@ run "browser (Chromium)" node --test --test-concurrency=1 tests/browser/
 run "native under ASan+UBSan" bash scripts/sanitize.sh
 run "fuzz (short, bounded)" bash scripts/fuzz.sh "${WT_FUZZ_SECONDS:-20}"
 echo
-if [ ${#failed[@]} -gt 0 ]; then
-  echo "FAILED suites: ${failed[*]}"
-  exit 1
-fi
-echo "all suites passed"
+[ ${#failed[@]} -eq 0 ] || echo "FAILED suites: ${failed[*]}"
+echo "suites: $passed passed, ${#failed[@]} failed"
+[ ${#failed[@]} -eq 0 ]
