@@ -12,23 +12,12 @@
 #include "core/crc32.h"
 #include "core/rng.h"
 #include "core/trainer.h"
+#include "synthetic_data.h"
 
 namespace fuzz {
 
-inline void put_u32_be(std::string& s, uint32_t v) {
-  for (int i = 3; i >= 0; --i) s.push_back((char)((v >> (8 * i)) & 0xFF));
-}
-
-inline std::string idx_file(const std::vector<uint32_t>& dims, const std::string& data,
-                            uint8_t type = 0x08) {
-  std::string s;
-  s.push_back(0);
-  s.push_back(0);
-  s.push_back((char)type);
-  s.push_back((char)dims.size());
-  for (uint32_t d : dims) put_u32_be(s, d);
-  return s + data;
-}
+// IDX files byte by byte: the test suite's builder (tests/cpp/synthetic_data.h).
+using synth::idx_file;
 
 struct Idx {
   std::string images, labels;
