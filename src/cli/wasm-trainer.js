@@ -88,7 +88,7 @@ async function train(opts) {
     const p = trainer.progress();
     log(`   resumed at epoch ${p.epoch}, step ${p.step} (${p.epochStep}/${p.stepsPerEpoch} into the epoch)`);
   }
-  const save = (reason) => {
+  const save = () => {
     if (!opts.save) return;
     log('=> Saving checkpoint');
     writeFileAtomic(opts.save, trainer.saveCheckpoint());
@@ -142,13 +142,13 @@ async function train(opts) {
     } else {
       console.log(`Loss at epoch ${p.epoch - 1} was ${ended.epochLoss.toFixed(5)}  (test loss ${ev.loss.toFixed(5)}, test accuracy ${(100 * ev.accuracy).toFixed(2)}%, ${Math.round(samples / sec)} samples/s)`);
     }
-    save('epoch');
+    save();
   }
   const p = trainer.progress();
   if (interrupted) log(`interrupted at step ${p.step}`);
   else if (stepsThisRun >= maxSteps && epochsDone < opts.epochs) log(`stopped after --max-steps ${maxSteps} at step ${p.step} (${p.epochStep}/${p.stepsPerEpoch} into epoch ${p.epoch})`);
   // The end-of-run save (after an epoch end it repeats the epoch's save, which is cheap).
-  if (p.epochStep !== 0 || epochsDone === 0) save('end');
+  if (p.epochStep !== 0 || epochsDone === 0) save();
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   trainer.dispose();

@@ -17,6 +17,14 @@ const char kProducer[] = "wasm-trainer 0.1.0";
 
 namespace {
 
+// Index of the largest of v[0..n) (the first one on ties).
+int argmax(const float* v, int n) {
+  int best = 0;
+  for (int i = 1; i < n; ++i)
+    if (v[i] > v[best]) best = i;
+  return best;
+}
+
 std::string fmt_double(double v) {
   char buf[40];
   snprintf(buf, sizeof buf, "%.17g", v);
@@ -170,13 +178,8 @@ double Trainer::batch_forward_backward(const uint32_t* idx, int B) {
     std::memset(g.data(), 0, sizeof(float) * g.size());
     t.chunk_loss_[c] = model_forward_backward(t.spec_, ws, t.st_.params.data(), g.data(), labels, n, scale);
     int correct = 0;
-    for (int i = 0; i < n; ++i) {
-      const float* l = ws.logits.data() + (size_t)i * t.spec_.classes;
-      int best = 0;
-      for (int v = 1; v < t.spec_.classes; ++v)
-        if (l[v] > l[best]) best = v;
-      correct += best == labels[i];
-    }
+    for (int i = 0; i < n; ++i)
+      correct += argmax(ws.logits.data() + (size_t)i * t.spec_.classes, t.spec_.classes) == labels[i];
     t.chunk_correct_[c] = correct;
   });
   double loss = 0.0;
@@ -277,13 +280,8 @@ void Trainer::evaluate_range(uint32_t begin, uint32_t count, double* loss_sum, u
     model_forward(spec_, ws_[0], st_.params.data(), n);
     const uint8_t* labels = test_.labels() + b;
     *loss_sum += softmax_xent_forward(ws_[0].probs.data(), ws_[0].logits.data(), labels, n, spec_.classes);
-    for (int i = 0; i < n; ++i) {
-      const float* p = ws_[0].logits.data() + (size_t)i * spec_.classes;
-      int best = 0;
-      for (int v = 1; v < spec_.classes; ++v)
-        if (p[v] > p[best]) best = v;
-      *correct += best == labels[i];
-    }
+    for (int i = 0; i < n; ++i)
+      *correct += argmax(ws_[0].logits.data() + (size_t)i * spec_.classes, spec_.classes) == labels[i];
   }
 }
 
@@ -303,10 +301,7 @@ void Trainer::predict(const float* images, int n, uint8_t* labels, float* probs)
     softmax_xent_forward(ws_[0].probs.data(), ws_[0].logits.data(), zeros, m, V);
     for (int i = 0; i < m; ++i) {
       const float* p = ws_[0].probs.data() + (size_t)i * V;
-      int best = 0;
-      for (int v = 1; v < V; ++v)
-        if (p[v] > p[best]) best = v;
-      labels[b + i] = (uint8_t)best;
+      labels[b + i] = (uint8_t)argmax(p, V);
       std::memcpy(probs + (size_t)(b + i) * V, p, sizeof(float) * V);
     }
   }
