@@ -108,7 +108,7 @@ void conv2d_backward(float* dinp, float* dw, float* db, float* col, float* dcol,
 }
 
 size_t conv_s1_pad_size(const ConvShape& s) {
-  const size_t Hp = s.H + 2 * s.pad, Wp = s.W + 2 * s.pad;
+  const size_t Hp = s.H + 2 * s.pad, Wp = conv_s1_row(s);
   return (size_t)s.C * (Hp + 1) * Wp;  // + one slack row read by the junk columns
 }
 

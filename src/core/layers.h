@@ -37,7 +37,7 @@ void conv2d_backward(float* dinp, float* dw, float* db, float* col, float* dcol,
                      const ConvShape& s);
 
 // Stride-1 convolution without im2col ("shifted GEMM"). With the input plane padded
-// to Hp x Wp (Hp = H + 2 pad, Wp = W + 2 pad, plus one zero slack row), output pixel
+// to Hp x Wp (Hp = H + 2 pad, Wp see conv_s1_row, plus one zero slack row), output pixel
 // (oh, ow) at flat index p = oh * Wp + ow reads input flat index p + kh * Wp + kw for
 // tap (kh, kw): row k of im2col is the padded input shifted by a constant, so the
 // GEMM takes row pointers into it and nothing is copied. Output rows are therefore
@@ -45,7 +45,12 @@ void conv2d_backward(float* dinp, float* dw, float* db, float* col, float* dcol,
 // pad: N * conv_s1_pad_size(s) floats whose borders must stay zero (zero it once);
 // the forward fills the interiors and the backward reads them again.
 size_t conv_s1_pad_size(const ConvShape& s);
-inline int conv_s1_row(const ConvShape& s) { return s.W + 2 * s.pad; }
+// Row length Wp. Rows share their padding: the pad columns that open row h+1 also
+// close row h, so Wp = W + pad (15 for conv2: 1 junk column in 15, not 2 in 16).
+// That holds whenever an output row still fits (OW <= W + pad, i.e. KW > pad).
+inline int conv_s1_row(const ConvShape& s) {
+  return s.KW > s.pad ? s.W + s.pad : s.W + 2 * s.pad;
+}
 void conv2d_s1_forward(float* out, float* pad, const float* inp, const float* w, const float* b,
                        int N, const ConvShape& s);
 // Differentiates conv2d_s1_forward, whose padded inputs are still in `pad`. dout is

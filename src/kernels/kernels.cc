@@ -2,9 +2,7 @@
 //
 // GEMM layout choice: the convolutions here are small (conv2 per image is
 // M=16, K=72, N=196), so the micro-kernels vectorize along N (output pixels)
-// and block MR rows x NV vectors in registers: 4x3 accumulators = 12 vectors,
-// plus NV loads and one broadcast, fit the 16 registers of x86 that V8 maps
-// wasm SIMD onto.
+// and block MR rows x NV vectors in registers (see kGemmMR below for why 2x4).
 #include "kernels/kernels.h"
 
 #include <algorithm>
@@ -32,51 +30,94 @@ struct TableRows {
   HWY_INLINE const float* operator[](int k) const { return r[k]; }
 };
 
-// C[i..i+MR, j..j+NV*L] (+)= op(A) * B over all K. kTransA: A is stored [K, M].
-template <int MR, int NV, bool kTransA, class Rows>
-HWY_INLINE void gemm_block(int K, const float* HWY_RESTRICT A, int lda,
-                           Rows B, float* HWY_RESTRICT C,
-                           int ldc, bool acc, int i, int j) {
+// The MR rows of A that one register block multiplies, element (r, k):
+// a packed panel (ap[k * MR + r], so the MR broadcasts of step k come from one
+// pointer), or MR row pointers used in place (when packing would copy all of A).
+template <int MR>
+struct PackedPanel {
+  const float* ap;
+  HWY_INLINE float operator()(int r, int k) const { return ap[k * MR + r]; }
+};
+template <int MR>
+struct RowPanel {
+  const float* a[MR];
+  HWY_INLINE float operator()(int r, int k) const { return a[r][k]; }
+};
+
+// C[0..MR, j..j+NV*L] (+)= A * B[k0..k0+KC]. With tail > 0 (NV = 1) only the last
+// `tail` lanes are written: the block then overlaps columns already done, which
+// beats a scalar remainder (14-wide rows of 15 floats leave 2 columns of 210).
+template <int MR, int NV, class Panel, class Rows>
+HWY_INLINE void gemm_block(int KC, Panel A, Rows B, int k0, float* HWY_RESTRICT C, int ldc,
+                           bool acc, int j, int tail = 0) {
   const DF d;
   const size_t L = hn::Lanes(d);
   VF c[MR][NV];
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NV; ++v)
-      c[r][v] = acc ? hn::LoadU(d, C + (size_t)(i + r) * ldc + j + v * L) : hn::Zero(d);
-  for (int k = 0; k < K; ++k) {
-    const float* b = B[k] + j;
+      c[r][v] = acc && tail == 0 ? hn::LoadU(d, C + (size_t)r * ldc + j + v * L) : hn::Zero(d);
+  for (int k = 0; k < KC; ++k) {
+    const float* b = B[k0 + k] + j;
     VF bv[NV];
     for (int v = 0; v < NV; ++v) bv[v] = hn::LoadU(d, b + v * L);
     for (int r = 0; r < MR; ++r) {
-      const float a = kTransA ? A[(size_t)k * lda + i + r] : A[(size_t)(i + r) * lda + k];
-      const VF av = hn::Set(d, a);
+      const VF av = hn::Set(d, A(r, k));
       for (int v = 0; v < NV; ++v) c[r][v] = hn::MulAdd(av, bv[v], c[r][v]);
     }
   }
-  for (int r = 0; r < MR; ++r)
-    for (int v = 0; v < NV; ++v) hn::StoreU(c[r][v], d, C + (size_t)(i + r) * ldc + j + v * L);
+  if (tail == 0) {
+    for (int r = 0; r < MR; ++r)
+      for (int v = 0; v < NV; ++v) hn::StoreU(c[r][v], d, C + (size_t)r * ldc + j + v * L);
+    return;
+  }
+  HWY_ALIGN float t[MR][HWY_MAX_BYTES / sizeof(float)];
+  for (int r = 0; r < MR; ++r) {
+    hn::Store(c[r][0], d, t[r]);
+    for (int l = (int)L - tail; l < (int)L; ++l) {
+      float* out = C + (size_t)r * ldc + j + l;
+      *out = acc ? *out + t[r][l] : t[r][l];
+    }
+  }
 }
 
-// Register block of the nn/tn kernels: MR rows x NV vectors. Measured in wasm
-// (4x3, 4x2, 3x3, 2x4, 4x4): within noise of each other; 4x3 kept.
-constexpr int kGemmMR = 4, kGemmNV = 3;
+// One strip of MR rows of C over all N columns, for the K-slice k0..k0+KC.
+template <int MR, int NV, class Panel, class Rows>
+HWY_INLINE void gemm_strip(int N, int KC, Panel A, Rows B, int k0, float* C, int ldc, bool acc) {
+  const int L = (int)hn::Lanes(DF());
+  int j = 0;
+  for (; j + NV * L <= N; j += NV * L) gemm_block<MR, NV>(KC, A, B, k0, C, ldc, acc, j);
+  for (; j + L <= N; j += L) gemm_block<MR, 1>(KC, A, B, k0, C, ldc, acc, j);
+  if (j < N && N >= L) {
+    gemm_block<MR, 1>(KC, A, B, k0, C, ldc, acc, N - L, N - j);
+  } else {
+    for (; j < N; ++j)  // fewer than L columns in all: scalar
+      for (int r = 0; r < MR; ++r) {
+        float s = acc ? C[(size_t)r * ldc + j] : 0.f;
+        for (int k = 0; k < KC; ++k) s += A(r, k) * B[k0 + k][j];
+        C[(size_t)r * ldc + j] = s;
+      }
+  }
+}
+
+// Register block of the nn/tn kernels: MR rows x NV vectors. V8 keeps one of x86's
+// 16 vector registers as scratch, so a block must fit in 15 with the NV loads, one
+// broadcast and one product: 2x4 (8 accumulators) does; 4x3 (12) spilled and ran
+// 30% slower (wasm, conv2's shapes, measured with 4x3, 3x3, 4x2, 2x3, 2x4, 1x6).
+constexpr int kGemmMR = 2, kGemmNV = 4;
+// K is packed in slices of kGemmKC steps (a 4 KiB panel on the stack).
+constexpr int kGemmKC = 512;
+
 template <int MR, bool kTransA, class Rows>
 HWY_INLINE void gemm_rows(int N, int K, const float* A, int lda, Rows B,
                           float* C, int ldc, bool acc, int i) {
-  const int L = (int)hn::Lanes(DF());
-  constexpr int NV = kGemmNV;
-  int j = 0;
-  for (; j + NV * L <= N; j += NV * L) gemm_block<MR, NV, kTransA>(K, A, lda, B, C, ldc, acc, i, j);
-  for (; j + L <= N; j += L) gemm_block<MR, 1, kTransA>(K, A, lda, B, C, ldc, acc, i, j);
-  for (; j < N; ++j) {  // remainder columns: scalar
-    for (int r = 0; r < MR; ++r) {
-      float s = acc ? C[(size_t)(i + r) * ldc + j] : 0.f;
-      for (int k = 0; k < K; ++k) {
-        const float a = kTransA ? A[(size_t)k * lda + i + r] : A[(size_t)(i + r) * lda + k];
-        s += a * B[k][j];
-      }
-      C[(size_t)(i + r) * ldc + j] = s;
-    }
+  alignas(16) float ap[MR * kGemmKC];
+  for (int k0 = 0; k0 == 0 || k0 < K; k0 += kGemmKC) {  // once when K = 0: C = 0 or C
+    const int KC = std::min(kGemmKC, K - k0);
+    for (int k = 0; k < KC; ++k)
+      for (int r = 0; r < MR; ++r)
+        ap[k * MR + r] = kTransA ? A[(size_t)(k0 + k) * lda + i + r] : A[(size_t)(i + r) * lda + k0 + k];
+    gemm_strip<MR, kGemmNV>(N, KC, PackedPanel<MR>{ap}, B, k0, C + (size_t)i * ldc, ldc,
+                            acc || k0 > 0);
   }
 }
 
@@ -103,6 +144,19 @@ void gemm_nn_rows_f32(int M, int N, int K, const float* A, int lda, const float*
 void gemm_tn_f32(int M, int N, int K, const float* A, int lda, const float* B, int ldb,
                  float* C, int ldc, bool acc) {
   gemm_xn<true>(M, N, K, A, lda, StridedRows{B, ldb}, C, ldc, acc);
+}
+
+void gemm_rn_f32(int M, int N, int K, const float* const* A, const float* B, int ldb,
+                 float* C, int ldc, bool acc) {
+  constexpr int MR = kGemmMR;
+  int i = 0;
+  for (; i + MR <= M; i += MR) {
+    RowPanel<MR> p;
+    for (int r = 0; r < MR; ++r) p.a[r] = A[i + r];
+    gemm_strip<MR, kGemmNV>(N, K, p, StridedRows{B, ldb}, 0, C + (size_t)i * ldc, ldc, acc);
+  }
+  for (; i < M; ++i)
+    gemm_strip<1, kGemmNV>(N, K, RowPanel<1>{{A[i]}}, StridedRows{B, ldb}, 0, C + (size_t)i * ldc, ldc, acc);
 }
 
 // Dot products along K. A block of MR rows of A against 4 rows of B shares the

@@ -277,6 +277,65 @@ TEST(LayersVsReference, Conv2dForwardBackward) {
   }
 }
 
+// The stride-1 "shifted GEMM" path (conv2d_s1_*) against the reference: kernels
+// 1..5 with pads 0..2 (rows share their padding when KW > pad, else they do not),
+// odd and even sizes, the model's shapes; output rows are Wp floats apart.
+TEST(LayersVsReference, Conv2dStride1ShiftedGemm) {
+  ref::Rng rng(33);
+  struct S { int k, pad, H, W; };
+  std::vector<std::pair<ConvShape, int>> cases;
+  for (const S& c : {S{3, 1, 7, 6}, S{3, 0, 6, 7}, S{1, 0, 5, 5}, S{2, 1, 5, 6}, S{5, 2, 7, 6},
+                     S{3, 2, 5, 5}, S{1, 1, 4, 3}})
+    for (int C = 1; C <= 3; C += 2)
+      for (int OC = 1; OC <= 4; OC += 3) cases.push_back({ConvShape{C, c.H, c.W, OC, c.k, c.k, 1, c.pad}, 2});
+  cases.push_back({wt::ModelSpec::SeedCnn().conv1, 3});
+  cases.push_back({wt::ModelSpec::SeedCnn().conv2, 3});
+  for (const auto& [s, N] : cases) {
+    const std::string name = "s1 " + conv_name(s, N);
+    const int Wp = wt::conv_s1_row(s), OH = s.OH(), OW = s.OW();
+    ASSERT_GE(Wp, OW) << name;
+    const size_t nin = (size_t)N * s.C * s.H * s.W, nout = (size_t)N * s.OC * OH * OW;
+    const size_t nrow = (size_t)N * s.OC * OH * Wp;  // with junk columns
+    std::vector<float> x(nin), w(s.weight_size()), b(s.OC), dout(nout);
+    rng.fill(x, -1.f, 1.f);
+    rng.fill(w, -0.5f, 0.5f);
+    rng.fill(b, -0.5f, 0.5f);
+    rng.fill(dout, -1.f, 1.f);
+    std::vector<float> pad((size_t)N * wt::conv_s1_pad_size(s), 0.f), out(nrow, kNaN);
+    wt::conv2d_s1_forward(out.data(), pad.data(), x.data(), w.data(), b.data(), N, s);
+    std::vector<float> out_valid(nout), dout_rows(nrow, 0.f);  // junk columns of dout: zero
+    for (size_t r = 0; r < (size_t)N * s.OC * OH; ++r)
+      for (int c = 0; c < OW; ++c) {
+        out_valid[r * OW + c] = out[r * Wp + c];
+        dout_rows[r * Wp + c] = dout[r * OW + c];
+      }
+    const Vec xd = to_d(x), wd = to_d(w), bd = to_d(b), doutd = to_d(dout);
+    Vec out_r(nout);
+    ref::conv2d_forward(out_r.data(), xd.data(), wd.data(), bd.data(), N, s);
+    ref::expect_close(name + " out", out_valid.data(), out_r.data(), nout, 1e-4);
+
+    std::vector<float> dw0(w.size()), db0(b.size());
+    rng.fill(dw0, -1.f, 1.f);
+    rng.fill(db0, -1.f, 1.f);
+    std::vector<float> dw = dw0, db = db0, dx(nin, kNaN);
+    std::vector<float> scratch(wt::conv_s1_backward_scratch(s), kNaN);
+    wt::conv2d_s1_backward(dx.data(), dw.data(), db.data(), pad.data(), scratch.data(),
+                           dout_rows.data(), w.data(), N, s);
+    Vec dw_r = to_d(dw0), db_r = to_d(db0), dx_r(nin);
+    ref::conv2d_backward(dx_r.data(), dw_r.data(), db_r.data(), doutd.data(), xd.data(), wd.data(), N, s);
+    ref::expect_close(name + " dinp", dx.data(), dx_r.data(), nin, 1e-4);
+    ref::expect_close(name + " dw (accumulated)", dw.data(), dw_r.data(), dw.size(), 1e-4);
+    ref::expect_close(name + " db (accumulated)", db.data(), db_r.data(), db.size(), 1e-4);
+
+    std::vector<float> dw2 = dw0, db2 = db0;  // dinp = null: same weight gradients
+    wt::conv2d_s1_backward(nullptr, dw2.data(), db2.data(), pad.data(), scratch.data(),
+                           dout_rows.data(), w.data(), N, s);
+    EXPECT_EQ(dw2, dw) << name;
+    EXPECT_EQ(db2, db) << name;
+    if (HasFailure()) return;
+  }
+}
+
 TEST(LayersVsReference, MaxPoolForwardBackward) {
   ref::Rng rng(32);
   struct P { int N, C, H, W, k, stride; };
