@@ -155,11 +155,19 @@ void conv2d_s1_forward(float* out, float* pad, const float* inp, const float* w,
 // every tap row (no dcol buffer, no 72 short scatter loops per image).
 static inline int s1_margin(const ConvShape& s) { return (s.KH - 1) * conv_s1_row(s) + s.KW - 1; }
 
+// Weight gradient as dw^T[K, OC] = taps[K, P] * dout^T[P, OC] (gemm_rn: broadcasts
+// from the tap rows, OC along the vector) when OC fills the vectors; measured in wasm
+// 20-25% faster than dot products along P (gemm_nt_rows), whose 6 moving row
+// pointers cost address arithmetic. conv1 (OC = 8) keeps the dot products.
+static inline bool dw_transposed(const ConvShape& s) { return s.OC % 16 == 0; }
+
 size_t conv_s1_backward_scratch(const ConvShape& s) {
   const int Wp = conv_s1_row(s), P = s.OH() * Wp, plane = P + 2 * s1_margin(s);
-  return (size_t)s.OC * plane            // dout between margins
+  return (size_t)s.OC * plane               // dout between margins
          + (size_t)s.C * s.OC * s.KH * s.KW  // flipped weights
-         + (size_t)s.C * s.H * Wp;           // input gradient rows (padded columns)
+         + (size_t)s.C * s.H * Wp            // input gradient rows (padded columns)
+         + (size_t)P * s.OC                  // dout^T
+         + (size_t)s.K() * s.OC;             // dw^T
 }
 
 void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, float* scratch,
@@ -168,10 +176,13 @@ void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, flo
   const int margin = s1_margin(s), zplane = P + 2 * margin;
   const int KT = s.OC * s.KH * s.KW;  // taps of the full convolution
   const size_t ps = conv_s1_pad_size(s);
-  // Scratch (only with dinp): dout between margins, flipped weights, gradient rows.
+  // Scratch: dout between margins, flipped weights, gradient rows, dout^T, dw^T.
   float* doutz = scratch;
-  float* wflip = dinp ? doutz + (size_t)s.OC * zplane : nullptr;
-  float* drows = dinp ? wflip + (size_t)s.C * KT : nullptr;
+  float* wflip = doutz + (size_t)s.OC * zplane;
+  float* drows = wflip + (size_t)s.C * KT;
+  float* doutT = drows + (size_t)s.C * s.H * Wp;
+  float* dwT = doutT + (size_t)P * s.OC;
+  const bool transposed = dw_transposed(s);
   const float* rows[kMaxTaps];
   if (dinp) {
     // wflip[c, (oc, kh, kw)] = w[oc, c, kh, kw]; margins of doutz are zero.
@@ -189,7 +200,12 @@ void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, flo
     // db and dw: junk columns of dout are zero, so they contribute nothing.
     for (int oc = 0; oc < s.OC; ++oc) db[oc] += sum_f32(d + (size_t)oc * P, P);
     tap_rows(rows, pad + n * ps, s);
-    gemm_nt_rows_f32(s.OC, K, P, d, P, rows, dw, K, /*acc=*/true);
+    if (transposed) {
+      transpose_f32(doutT, s.OC, d, P, s.OC, P);
+      gemm_rn_f32(K, s.OC, P, rows, doutT, s.OC, dwT, s.OC, /*acc=*/n > 0);
+    } else {
+      gemm_nt_rows_f32(s.OC, K, P, d, P, rows, dw, K, /*acc=*/true);
+    }
     if (!dinp) continue;
     for (int oc = 0; oc < s.OC; ++oc)
       std::memcpy(doutz + (size_t)oc * zplane + margin, d + (size_t)oc * P, sizeof(float) * P);
@@ -208,6 +224,9 @@ void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, flo
         for (int x = 0; x < s.W; ++x) dst[x] = src[x];
       }
   }
+  if (transposed && N > 0)
+    for (int oc = 0; oc < s.OC; ++oc)
+      for (int k = 0; k < K; ++k) dw[(size_t)oc * K + k] += dwT[(size_t)k * s.OC + oc];
 }
 
 void maxpool2d_forward(float* out, int32_t* argmax, const float* inp, int N, int C, int H,

@@ -50,7 +50,7 @@ void Workspace::reserve(const ModelSpec& m, int n) {
   const size_t a2n = (size_t)m.conv2.OC * m.conv2.OH() * conv_s1_row(m.conv2);
   pad1.assign(n * conv_s1_pad_size(m.conv1), 0.f);  // borders stay zero from here on
   pad2.assign(n * conv_s1_pad_size(m.conv2), 0.f);
-  conv_scratch.assign(conv_s1_backward_scratch(m.conv2), 0.f);
+  conv_scratch.assign(std::max(conv_s1_backward_scratch(m.conv1), conv_s1_backward_scratch(m.conv2)), 0.f);
   x.assign(n * in, 0.f);
   c1.assign(n * a1n, 0.f);
   p1.assign(n * p1n, 0.f);
@@ -127,7 +127,7 @@ double model_forward_backward(const ModelSpec& m, Workspace& ws, const float* pa
   { ProfileScope t(8); conv2d_s1_backward(ws.dp1.data(), dc2w, dc2b, ws.pad2.data(), ws.conv_scratch.data(), ws.dc2.data(), w.c2w, N, m.conv2); }
   { ProfileScope t(9); relu_maxpool2x2_backward_f32(ws.dc1.data(), ws.dp1.data(), ws.i1.data(), (size_t)N * m.conv1.OC, m.conv1.OH(), m.conv1.OW(), conv_s1_row(m.conv1)); }
   // conv1 is the first layer: no input gradient.
-  { ProfileScope t(10); conv2d_s1_backward(nullptr, dc1w, dc1b, ws.pad1.data(), nullptr, ws.dc1.data(), w.c1w, N, m.conv1); }
+  { ProfileScope t(10); conv2d_s1_backward(nullptr, dc1w, dc1b, ws.pad1.data(), ws.conv_scratch.data(), ws.dc1.data(), w.c1w, N, m.conv1); }
   return loss;
 }
 

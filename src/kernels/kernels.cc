@@ -86,6 +86,8 @@ HWY_INLINE void gemm_strip(int N, int KC, Panel A, Rows B, int k0, float* C, int
   const int L = (int)hn::Lanes(DF());
   int j = 0;
   for (; j + NV * L <= N; j += NV * L) gemm_block<MR, NV>(KC, A, B, k0, C, ldc, acc, j);
+  if (NV > 2)
+    for (; j + 2 * L <= N; j += 2 * L) gemm_block<MR, 2>(KC, A, B, k0, C, ldc, acc, j);
   for (; j + L <= N; j += L) gemm_block<MR, 1>(KC, A, B, k0, C, ldc, acc, j);
   if (j < N && N >= L) {
     gemm_block<MR, 1>(KC, A, B, k0, C, ldc, acc, N - L, N - j);
@@ -401,6 +403,31 @@ void relu_maxpool2x2_backward_f32(float* din, const float* dout, const int32_t* 
       }
     }
   }
+}
+
+void transpose_f32(float* dst, int ldd, const float* src, int lds, int rows, int cols) {
+  const D4 d;
+  int i = 0;
+  for (; i + 4 <= rows; i += 4) {
+    int j = 0;
+    for (; j + 4 <= cols; j += 4) {  // 4x4 block: two rounds of interleaves
+      const float* s0 = src + (size_t)i * lds + j;
+      const auto r0 = hn::LoadU(d, s0), r1 = hn::LoadU(d, s0 + lds);
+      const auto r2 = hn::LoadU(d, s0 + 2 * lds), r3 = hn::LoadU(d, s0 + 3 * lds);
+      const auto t0 = hn::InterleaveLower(d, r0, r1), t1 = hn::InterleaveUpper(d, r0, r1);
+      const auto t2 = hn::InterleaveLower(d, r2, r3), t3 = hn::InterleaveUpper(d, r2, r3);
+      float* d0 = dst + (size_t)j * ldd + i;
+      const hn::Repartition<double, D4> dd;
+      hn::StoreU(hn::BitCast(d, hn::InterleaveLower(dd, hn::BitCast(dd, t0), hn::BitCast(dd, t2))), d, d0);
+      hn::StoreU(hn::BitCast(d, hn::InterleaveUpper(dd, hn::BitCast(dd, t0), hn::BitCast(dd, t2))), d, d0 + ldd);
+      hn::StoreU(hn::BitCast(d, hn::InterleaveLower(dd, hn::BitCast(dd, t1), hn::BitCast(dd, t3))), d, d0 + 2 * ldd);
+      hn::StoreU(hn::BitCast(d, hn::InterleaveUpper(dd, hn::BitCast(dd, t1), hn::BitCast(dd, t3))), d, d0 + 3 * ldd);
+    }
+    for (; j < cols; ++j)
+      for (int r = i; r < i + 4; ++r) dst[(size_t)j * ldd + r] = src[(size_t)r * lds + j];
+  }
+  for (; i < rows; ++i)
+    for (int j = 0; j < cols; ++j) dst[(size_t)j * ldd + i] = src[(size_t)i * lds + j];
 }
 
 float sum_f32(const float* x, size_t n) {

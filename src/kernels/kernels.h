@@ -40,6 +40,9 @@ void relu_forward_f32(float* y, const float* x, size_t n);
 // dx = dy where y > 0, else 0 (PyTorch: threshold_backward on the output).
 void relu_backward_f32(float* dx, const float* dy, const float* y, size_t n);
 
+// dst[cols, rows] = src[rows, cols]^T (leading dimensions ldd, lds).
+void transpose_f32(float* dst, int ldd, const float* src, int lds, int rows, int cols);
+
 // dst[i] += src[i]
 void add_f32(float* dst, const float* src, size_t n);
 // dst[i] = src[i] * scale (u8 -> f32; ToTensor's x / 255 when scale = 1/255 is not

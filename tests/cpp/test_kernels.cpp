@@ -171,6 +171,25 @@ const size_t kLens[] = {0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 72, 196, 784
 
 bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
+TEST(Kernels, TransposeExact) {
+  ref::Rng rng(9);
+  for (int rows : {1, 3, 4, 5, 8, 9, 16, 17})
+    for (int cols : {1, 2, 4, 7, 8, 13, 210, 812}) {
+      const int lds = cols + 3, ldd = rows + 2;
+      std::vector<float> src((size_t)rows * lds + 1), dst((size_t)cols * ldd + 1, kNaN);
+      for (float& v : src) v = rng.uniform(-1.f, 1.f);
+      const std::vector<float> before = dst;
+      wt::transpose_f32(dst.data() + 1, ldd, src.data() + 1, lds, rows, cols);  // misaligned
+      for (int j = 0; j < cols; ++j)
+        for (int i = 0; i < ldd; ++i) {
+          const float got = dst[1 + (size_t)j * ldd + i];
+          const float want = i < rows ? src[1 + (size_t)i * lds + j] : before[1 + (size_t)j * ldd + i];
+          ASSERT_TRUE(same_bits(got, want)) << "rows=" << rows << " cols=" << cols << " at (" << j << "," << i << ")";
+        }
+      ASSERT_TRUE(std::isnan(dst[0])) << "wrote before dst";
+    }
+}
+
 TEST(Kernels, ReluForwardBackwardExact) {
   ref::Rng rng(3);
   for (size_t n : kLens)

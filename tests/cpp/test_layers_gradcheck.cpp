@@ -288,6 +288,9 @@ TEST(LayersVsReference, Conv2dStride1ShiftedGemm) {
                      S{3, 2, 5, 5}, S{1, 1, 4, 3}})
     for (int C = 1; C <= 3; C += 2)
       for (int OC = 1; OC <= 4; OC += 3) cases.push_back({ConvShape{C, c.H, c.W, OC, c.k, c.k, 1, c.pad}, 2});
+  // OC = 16 and 32 take the transposed weight-gradient GEMM.
+  cases.push_back({ConvShape{3, 5, 6, 16, 3, 3, 1, 1}, 2});
+  cases.push_back({ConvShape{2, 4, 3, 32, 2, 2, 1, 0}, 3});
   cases.push_back({wt::ModelSpec::SeedCnn().conv1, 3});
   cases.push_back({wt::ModelSpec::SeedCnn().conv2, 3});
   for (const auto& [s, N] : cases) {
