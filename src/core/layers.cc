@@ -133,15 +133,93 @@ void pad_image(float* pad, const float* img, const ConvShape& s) {
 }
 }  // namespace
 
-void conv2d_s1_forward(float* out, float* pad, const float* inp, const float* w, const float* b,
-                       int N, const ConvShape& s) {
+// ---- Winograd F(2x2, 3x3) (kernels.h): 16 products per 2x2 tile and channel pair
+// instead of 36. Used for conv2's forward and input gradient, the two biggest GEMMs;
+// not for conv1 (one input channel: its GEMMs would be 1 deep; measured 1.8x slower).
+bool conv_winograd_applies(const ConvShape& s) {
+  return s.KH == 3 && s.KW == 3 && s.stride == 1 && s.pad == 1 && s.OH() % 2 == 0 &&
+         s.OW() % 2 == 0 && s.OW() >= 8 && s.C >= 4 && s.OC >= 4;
+}
+
+namespace {
+// Images per Winograd GEMM: 4 images of 7x7 tiles make 196-wide GEMMs (1 image's
+// 49 left the 2x4 blocks 8 steps deep for every few columns).
+constexpr int kWinoGroup = 4;
+size_t winograd_scratch(int cin, int cout, int tiles) {
+  return 16 * ((size_t)cout * cin + (size_t)(cin + cout) * kWinoGroup * tiles);
+}
+// U[xi, o, i] = (G g G^T)[xi] for the 3x3 kernel g = w[o, i] (or, with `adjoint`,
+// g = w[i, o] rotated 180 degrees: the kernel of the input gradient).
+void winograd_weights(float* U, const float* w, int cout, int cin, bool adjoint) {
+  for (int o = 0; o < cout; ++o)
+    for (int i = 0; i < cin; ++i) {
+      float g[3][3];
+      for (int u = 0; u < 3; ++u)
+        for (int v = 0; v < 3; ++v)
+          g[u][v] = adjoint ? w[((size_t)i * cout + o) * 9 + (2 - u) * 3 + (2 - v)]
+                            : w[((size_t)o * cin + i) * 9 + u * 3 + v];
+      float gg[4][3];  // G g
+      for (int v = 0; v < 3; ++v) {
+        gg[0][v] = g[0][v];
+        gg[1][v] = 0.5f * (g[0][v] + g[1][v] + g[2][v]);
+        gg[2][v] = 0.5f * (g[0][v] - g[1][v] + g[2][v]);
+        gg[3][v] = g[2][v];
+      }
+      for (int r = 0; r < 4; ++r) {  // (G g) G^T
+        float* u = U + ((size_t)(4 * r) * cout + o) * cin + i;
+        const size_t xs = (size_t)cout * cin;
+        u[0 * xs] = gg[r][0];
+        u[1 * xs] = 0.5f * (gg[r][0] + gg[r][1] + gg[r][2]);
+        u[2 * xs] = 0.5f * (gg[r][0] - gg[r][1] + gg[r][2]);
+        u[3 * xs] = gg[r][2];
+      }
+    }
+}
+// A group of G <= kWinoGroup images: out planes (cout per image) = U (*) padded input
+// planes (cin per image), bias added. Image g reads in + g * in_image and writes
+// out + g * out_image.
+void winograd_conv(float* out, int out_ld, size_t out_plane, size_t out_image, const float* in,
+                   int in_ld, size_t in_plane, size_t in_image, int G, const float* U,
+                   const float* bias, int cin, int cout, int TH, int TW, float* scratch) {
+  const int T = TH * TW, ldt = kWinoGroup * T;
+  float* V = scratch;
+  float* M = V + (size_t)16 * cin * ldt;
+  for (int g = 0; g < G; ++g)
+    winograd_input_f32(V + (size_t)g * T, ldt, in + g * in_image, in_ld, in_plane, cin, TH, TW);
+  for (int xi = 0; xi < 16; ++xi)
+    gemm_nn_f32(cout, G * T, cin, U + (size_t)xi * cout * cin, cin, V + (size_t)xi * cin * ldt,
+                ldt, M + (size_t)xi * cout * ldt, ldt, /*acc=*/false);
+  for (int g = 0; g < G; ++g)
+    winograd_output_f32(out + g * out_image, out_ld, out_plane, M + (size_t)g * T, ldt, bias,
+                        cout, TH, TW);
+}
+}  // namespace
+
+size_t conv_s1_forward_scratch(const ConvShape& s) {
+  return conv_winograd_applies(s) ? winograd_scratch(s.C, s.OC, s.OH() / 2 * (s.OW() / 2)) : 0;
+}
+
+void conv2d_s1_forward(float* out, float* pad, float* scratch, const float* inp, const float* w,
+                       const float* b, int N, const ConvShape& s) {
   const int K = s.K(), Wp = conv_s1_row(s), P = s.OH() * Wp;
   const size_t ps = conv_s1_pad_size(s);
+  const size_t isz = (size_t)s.C * s.H * s.W, osz = (size_t)s.OC * P;
+  if (conv_winograd_applies(s)) {
+    winograd_weights(scratch, w, s.OC, s.C, /*adjoint=*/false);
+    const size_t plane = (size_t)(s.H + 2 * s.pad + 1) * Wp;
+    for (int n0 = 0; n0 < N; n0 += kWinoGroup) {
+      const int G = std::min(kWinoGroup, N - n0);
+      for (int n = n0; n < n0 + G; ++n) pad_image(pad + n * ps, inp + n * isz, s);
+      winograd_conv(out + n0 * osz, Wp, P, osz, pad + n0 * ps, Wp, plane, ps, G, scratch, b, s.C,
+                    s.OC, s.OH() / 2, s.OW() / 2, scratch + (size_t)16 * s.OC * s.C);
+    }
+    return;
+  }
   const float* rows[kMaxTaps];
   for (int n = 0; n < N; ++n) {
-    pad_image(pad + n * ps, inp + (size_t)n * s.C * s.H * s.W, s);
+    pad_image(pad + n * ps, inp + n * isz, s);
     tap_rows(rows, pad + n * ps, s);
-    float* o = out + (size_t)n * s.OC * P;
+    float* o = out + n * osz;
     for (int oc = 0; oc < s.OC; ++oc)
       for (int p = 0; p < P; ++p) o[(size_t)oc * P + p] = b[oc];
     gemm_nn_rows_f32(s.OC, P, K, w, K, rows, o, P, /*acc=*/true);
@@ -163,11 +241,13 @@ static inline bool dw_transposed(const ConvShape& s) { return s.OC % 16 == 0; }
 
 size_t conv_s1_backward_scratch(const ConvShape& s) {
   const int Wp = conv_s1_row(s), P = s.OH() * Wp, plane = P + 2 * s1_margin(s);
-  return (size_t)s.OC * plane               // dout between margins
+  const bool wino = conv_winograd_applies(s);
+  return (size_t)(wino ? kWinoGroup : 1) * s.OC * plane  // dout between margins
          + (size_t)s.C * s.OC * s.KH * s.KW  // flipped weights
          + (size_t)s.C * s.H * Wp            // input gradient rows (padded columns)
          + (size_t)P * s.OC                  // dout^T
-         + (size_t)s.K() * s.OC;             // dw^T
+         + (size_t)s.K() * s.OC               // dw^T
+         + (wino ? winograd_scratch(s.OC, s.C, s.H / 2 * (s.W / 2)) : 0);
 }
 
 void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, float* scratch,
@@ -175,28 +255,22 @@ void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, flo
   const int K = s.K(), Wp = conv_s1_row(s), P = s.OH() * Wp;
   const int margin = s1_margin(s), zplane = P + 2 * margin;
   const int KT = s.OC * s.KH * s.KW;  // taps of the full convolution
-  const size_t ps = conv_s1_pad_size(s);
-  // Scratch: dout between margins, flipped weights, gradient rows, dout^T, dw^T.
+  const size_t ps = conv_s1_pad_size(s), osz = (size_t)s.OC * P, isz = (size_t)s.C * s.H * s.W;
+  const bool wino = conv_winograd_applies(s);
+  const int nz = wino ? kWinoGroup : 1;  // images of dout held between margins at once
+  // Scratch: dout between margins, flipped weights, gradient rows, dout^T, dw^T, Winograd.
   float* doutz = scratch;
-  float* wflip = doutz + (size_t)s.OC * zplane;
+  float* wflip = doutz + (size_t)nz * s.OC * zplane;
   float* drows = wflip + (size_t)s.C * KT;
   float* doutT = drows + (size_t)s.C * s.H * Wp;
   float* dwT = doutT + (size_t)P * s.OC;
+  float* wsc = dwT + (size_t)K * s.OC;  // Winograd: U of the input gradient, then V and M
   const bool transposed = dw_transposed(s);
   const float* rows[kMaxTaps];
-  if (dinp) {
-    // wflip[c, (oc, kh, kw)] = w[oc, c, kh, kw]; margins of doutz are zero.
-    for (int c = 0; c < s.C; ++c)
-      for (int oc = 0; oc < s.OC; ++oc)
-        for (int t = 0; t < s.KH * s.KW; ++t)
-          wflip[(size_t)c * KT + oc * s.KH * s.KW + t] = w[((size_t)oc * s.C + c) * s.KH * s.KW + t];
-    for (int oc = 0; oc < s.OC; ++oc) {
-      std::memset(doutz + (size_t)oc * zplane, 0, sizeof(float) * margin);
-      std::memset(doutz + (size_t)oc * zplane + margin + P, 0, sizeof(float) * margin);
-    }
-  }
+
+  // Weight and bias gradients, image by image.
   for (int n = 0; n < N; ++n) {
-    const float* d = dout + (size_t)n * s.OC * P;
+    const float* d = dout + n * osz;
     // db and dw: junk columns of dout are zero, so they contribute nothing.
     for (int oc = 0; oc < s.OC; ++oc) db[oc] += sum_f32(d + (size_t)oc * P, P);
     tap_rows(rows, pad + n * ps, s);
@@ -206,17 +280,52 @@ void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, flo
     } else {
       gemm_nt_rows_f32(s.OC, K, P, d, P, rows, dw, K, /*acc=*/true);
     }
-    if (!dinp) continue;
+  }
+  if (transposed && N > 0)
     for (int oc = 0; oc < s.OC; ++oc)
-      std::memcpy(doutz + (size_t)oc * zplane + margin, d + (size_t)oc * P, sizeof(float) * P);
-    // Output rows h = 0..H-1 of the padded input (all Wp columns): q = (h + pad) Wp + x.
-    const int q0 = s.pad * Wp;
-    for (int oc = 0, k = 0; oc < s.OC; ++oc)
-      for (int kh = 0; kh < s.KH; ++kh)
-        for (int kw = 0; kw < s.KW; ++kw)
-          rows[k++] = doutz + (size_t)oc * zplane + margin + q0 - kh * Wp - kw;
+      for (int k = 0; k < K; ++k) dw[(size_t)oc * K + k] += dwT[(size_t)k * s.OC + oc];
+  if (!dinp) return;
+
+  // Input gradient: dout goes between zero margins (zeroed here, kept zero).
+  for (int i = 0; i < nz * s.OC; ++i) {
+    std::memset(doutz + (size_t)i * zplane, 0, sizeof(float) * margin);
+    std::memset(doutz + (size_t)i * zplane + margin + P, 0, sizeof(float) * margin);
+  }
+  auto place = [&](int slot, int n) {
+    for (int oc = 0; oc < s.OC; ++oc)
+      std::memcpy(doutz + ((size_t)slot * s.OC + oc) * zplane + margin, dout + n * osz + (size_t)oc * P,
+                  sizeof(float) * P);
+  };
+  if (wino) {
+    // dinp = dout (padded by 1: read from the zero margins and the zero junk columns)
+    // correlated with the rotated kernels.
+    winograd_weights(wsc, w, s.C, s.OC, /*adjoint=*/true);
+    for (int n0 = 0; n0 < N; n0 += kWinoGroup) {
+      const int G = std::min(kWinoGroup, N - n0);
+      for (int g = 0; g < G; ++g) place(g, n0 + g);
+      winograd_conv(dinp + n0 * isz, s.W, (size_t)s.H * s.W, isz, doutz + margin - Wp - 1, Wp,
+                    zplane, (size_t)s.OC * zplane, G, wsc, nullptr, s.OC, s.C, s.H / 2, s.W / 2,
+                    wsc + (size_t)16 * s.C * s.OC);
+    }
+    return;
+  }
+  // Otherwise the full convolution as a shifted GEMM:
+  //   dinp_pad[c, q] = sum over (oc, kh, kw) of w[oc, c, kh, kw] * dout[oc, q - kh Wp - kw]
+  // wflip[c, (oc, kh, kw)] = w[oc, c, kh, kw].
+  for (int c = 0; c < s.C; ++c)
+    for (int oc = 0; oc < s.OC; ++oc)
+      for (int t = 0; t < s.KH * s.KW; ++t)
+        wflip[(size_t)c * KT + oc * s.KH * s.KW + t] = w[((size_t)oc * s.C + c) * s.KH * s.KW + t];
+  // Output rows h = 0..H-1 of the padded input (all Wp columns): q = (h + pad) Wp + x.
+  const int q0 = s.pad * Wp;
+  for (int oc = 0, k = 0; oc < s.OC; ++oc)
+    for (int kh = 0; kh < s.KH; ++kh)
+      for (int kw = 0; kw < s.KW; ++kw)
+        rows[k++] = doutz + (size_t)oc * zplane + margin + q0 - kh * Wp - kw;
+  for (int n = 0; n < N; ++n) {
+    place(0, n);
     gemm_nn_rows_f32(s.C, s.H * Wp, KT, wflip, KT, rows, drows, s.H * Wp, /*acc=*/false);
-    float* di = dinp + (size_t)n * s.C * s.H * s.W;
+    float* di = dinp + n * isz;
     for (int c = 0; c < s.C; ++c)
       for (int h = 0; h < s.H; ++h) {
         const float* src = drows + ((size_t)c * s.H + h) * Wp + s.pad;
@@ -224,9 +333,6 @@ void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, flo
         for (int x = 0; x < s.W; ++x) dst[x] = src[x];
       }
   }
-  if (transposed && N > 0)
-    for (int oc = 0; oc < s.OC; ++oc)
-      for (int k = 0; k < K; ++k) dw[(size_t)oc * K + k] += dwT[(size_t)k * s.OC + oc];
 }
 
 void maxpool2d_forward(float* out, int32_t* argmax, const float* inp, int N, int C, int H,

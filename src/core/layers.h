@@ -51,8 +51,13 @@ size_t conv_s1_pad_size(const ConvShape& s);
 inline int conv_s1_row(const ConvShape& s) {
   return s.KW > s.pad ? s.W + s.pad : s.W + 2 * s.pad;
 }
-void conv2d_s1_forward(float* out, float* pad, const float* inp, const float* w, const float* b,
-                       int N, const ConvShape& s);
+// 3x3 kernels with pad 1 and an even output at least 8 wide take Winograd
+// F(2x2, 3x3) instead (forward and input gradient; kernels.h): 2.25x fewer products.
+bool conv_winograd_applies(const ConvShape& s);
+// scratch: conv_s1_forward_scratch(s) floats (0 when Winograd does not apply).
+size_t conv_s1_forward_scratch(const ConvShape& s);
+void conv2d_s1_forward(float* out, float* pad, float* scratch, const float* inp, const float* w,
+                       const float* b, int N, const ConvShape& s);
 // Differentiates conv2d_s1_forward, whose padded inputs are still in `pad`. dout is
 // [N, OC, OH, Wp] with ZERO junk columns. dw += ..., db += ..., dinp [N, C, H, W]
 // written unless null. scratch: conv_s1_backward_scratch(s) floats.

@@ -50,7 +50,9 @@ void Workspace::reserve(const ModelSpec& m, int n) {
   const size_t a2n = (size_t)m.conv2.OC * m.conv2.OH() * conv_s1_row(m.conv2);
   pad1.assign(n * conv_s1_pad_size(m.conv1), 0.f);  // borders stay zero from here on
   pad2.assign(n * conv_s1_pad_size(m.conv2), 0.f);
-  conv_scratch.assign(std::max(conv_s1_backward_scratch(m.conv1), conv_s1_backward_scratch(m.conv2)), 0.f);
+  conv_scratch.assign(std::max({conv_s1_forward_scratch(m.conv1), conv_s1_forward_scratch(m.conv2),
+                                conv_s1_backward_scratch(m.conv1), conv_s1_backward_scratch(m.conv2)}),
+                      0.f);
   x.assign(n * in, 0.f);
   c1.assign(n * a1n, 0.f);
   p1.assign(n * p1n, 0.f);
@@ -100,9 +102,9 @@ void model_forward(const ModelSpec& m, Workspace& ws, const float* params, int N
   // Convolutions are stride 1: the shifted-GEMM path (no im2col; conv outputs have
   // rows of Wp floats, see layers.h). ReLU is fused into the pool (exactly
   // relu-then-pool, see kernels.h), which reads the padded rows.
-  { ProfileScope t(0); conv2d_s1_forward(ws.c1.data(), ws.pad1.data(), ws.x.data(), w.c1w, w.c1b, N, m.conv1); }
+  { ProfileScope t(0); conv2d_s1_forward(ws.c1.data(), ws.pad1.data(), ws.conv_scratch.data(), ws.x.data(), w.c1w, w.c1b, N, m.conv1); }
   { ProfileScope t(1); relu_maxpool2x2_forward_f32(ws.p1.data(), ws.i1.data(), ws.c1.data(), (size_t)N * m.conv1.OC, m.conv1.OH(), m.conv1.OW(), conv_s1_row(m.conv1)); }
-  { ProfileScope t(2); conv2d_s1_forward(ws.c2.data(), ws.pad2.data(), ws.p1.data(), w.c2w, w.c2b, N, m.conv2); }
+  { ProfileScope t(2); conv2d_s1_forward(ws.c2.data(), ws.pad2.data(), ws.conv_scratch.data(), ws.p1.data(), w.c2w, w.c2b, N, m.conv2); }
   { ProfileScope t(3); relu_maxpool2x2_forward_f32(ws.p2.data(), ws.i2.data(), ws.c2.data(), (size_t)N * m.conv2.OC, m.conv2.OH(), m.conv2.OW(), conv_s1_row(m.conv2)); }
   // p2 is [N, 16, 7, 7]: its memory order is already PyTorch's flatten order.
   { ProfileScope t(4); linear_forward(ws.logits.data(), ws.p2.data(), w.fw, w.fb, N, m.flat, m.classes); }

@@ -43,7 +43,7 @@ struct Workspace {
   std::vector<int32_t> i1, i2;  // window index of each pool output (4 = cut by ReLU)
   std::vector<float> dlogits, dp2, dc2, dp1, dc1;
   std::vector<float> pad1, pad2;  // padded conv inputs (zero borders), see layers.h
-  std::vector<float> conv_scratch;  // both convolutions' backward
+  std::vector<float> conv_scratch;  // both convolutions, forward and backward
   void reserve(const ModelSpec& m, int cap);
 };
 

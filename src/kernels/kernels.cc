@@ -430,6 +430,69 @@ void transpose_f32(float* dst, int ldd, const float* src, int lds, int rows, int
     for (int j = 0; j < cols; ++j) dst[(size_t)j * ldd + i] = src[(size_t)i * lds + j];
 }
 
+// Winograd F(2x2, 3x3): see kernels.h. Vectors hold 4 neighbouring tiles of one tile
+// row; a last group overlapping the previous one (TW = 7: tiles 0-3, 3-6) rewrites
+// equal values instead of a scalar tail.
+void winograd_input_f32(float* V, int ldt, const float* in, int in_ld, size_t in_plane, int C,
+                        int TH, int TW) {
+  const D4 d;
+  const size_t T = (size_t)ldt, xs = (size_t)C * T;  // V strides: channel ldt, xi C * ldt
+  for (int c = 0; c < C; ++c)
+    for (int ty = 0; ty < TH; ++ty)
+      for (int g = 0; g < TW; g += 4) {
+        const int tx = g + 4 <= TW ? g : TW - 4;
+        decltype(hn::Zero(d)) e[4][4];  // e[row][nu]: columns transformed, row by row
+        for (int r = 0; r < 4; ++r) {
+          const float* p = in + c * in_plane + (size_t)(2 * ty + r) * in_ld + 2 * tx;
+          const auto a = hn::LoadU(d, p), b = hn::LoadU(d, p + 4);
+          const auto a2 = hn::LoadU(d, p + 2), b2 = hn::LoadU(d, p + 6);
+          const auto d0 = hn::ConcatEven(d, b, a), d1 = hn::ConcatOdd(d, b, a);
+          const auto d2 = hn::ConcatEven(d, b2, a2), d3 = hn::ConcatOdd(d, b2, a2);
+          e[r][0] = hn::Sub(d0, d2);
+          e[r][1] = hn::Add(d1, d2);
+          e[r][2] = hn::Sub(d2, d1);
+          e[r][3] = hn::Sub(d1, d3);
+        }
+        float* v = V + (size_t)c * T + (size_t)ty * TW + tx;
+        for (int nu = 0; nu < 4; ++nu) {
+          hn::StoreU(hn::Sub(e[0][nu], e[2][nu]), d, v + (0 + nu) * xs);
+          hn::StoreU(hn::Add(e[1][nu], e[2][nu]), d, v + (4 + nu) * xs);
+          hn::StoreU(hn::Sub(e[2][nu], e[1][nu]), d, v + (8 + nu) * xs);
+          hn::StoreU(hn::Sub(e[1][nu], e[3][nu]), d, v + (12 + nu) * xs);
+        }
+      }
+}
+
+void winograd_output_f32(float* out, int out_ld, size_t out_plane, const float* M, int ldt,
+                         const float* bias, int OC, int TH, int TW) {
+  const D4 d;
+  const size_t T = (size_t)ldt, xs = (size_t)OC * T;
+  for (int oc = 0; oc < OC; ++oc) {
+    const auto b = hn::Set(d, bias ? bias[oc] : 0.f);
+    for (int ty = 0; ty < TH; ++ty)
+      for (int g = 0; g < TW; g += 4) {
+        const int tx = g + 4 <= TW ? g : TW - 4;
+        const float* m = M + (size_t)oc * T + (size_t)ty * TW + tx;
+        decltype(hn::Zero(d)) t0[4], t1[4];  // rows of A^T M
+        for (int nu = 0; nu < 4; ++nu) {
+          const auto m0 = hn::LoadU(d, m + (0 + nu) * xs), m1 = hn::LoadU(d, m + (4 + nu) * xs);
+          const auto m2 = hn::LoadU(d, m + (8 + nu) * xs), m3 = hn::LoadU(d, m + (12 + nu) * xs);
+          t0[nu] = hn::Add(hn::Add(m0, m1), m2);
+          t1[nu] = hn::Sub(hn::Sub(m1, m2), m3);
+        }
+        const auto y00 = hn::Add(hn::Add(hn::Add(t0[0], t0[1]), t0[2]), b);
+        const auto y01 = hn::Add(hn::Sub(hn::Sub(t0[1], t0[2]), t0[3]), b);
+        const auto y10 = hn::Add(hn::Add(hn::Add(t1[0], t1[1]), t1[2]), b);
+        const auto y11 = hn::Add(hn::Sub(hn::Sub(t1[1], t1[2]), t1[3]), b);
+        float* o = out + oc * out_plane + (size_t)(2 * ty) * out_ld + 2 * tx;
+        hn::StoreU(hn::InterleaveLower(d, y00, y01), d, o);
+        hn::StoreU(hn::InterleaveUpper(d, y00, y01), d, o + 4);
+        hn::StoreU(hn::InterleaveLower(d, y10, y11), d, o + out_ld);
+        hn::StoreU(hn::InterleaveUpper(d, y10, y11), d, o + out_ld + 4);
+      }
+  }
+}
+
 float sum_f32(const float* x, size_t n) {
   const D4 d;
   auto s0 = hn::Zero(d), s1 = hn::Zero(d);

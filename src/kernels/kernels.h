@@ -40,6 +40,24 @@ void relu_forward_f32(float* y, const float* x, size_t n);
 // dx = dy where y > 0, else 0 (PyTorch: threshold_backward on the output).
 void relu_backward_f32(float* dx, const float* dy, const float* y, size_t n);
 
+// Winograd F(2x2, 3x3) transforms (Lavin and Gray, 2016) for 3x3 stride-1
+// convolutions: an output is cut into 2x2 tiles, TH x TW of them (T = TH * TW,
+// tile t = ty * TW + tx, TW >= 4), and one tile costs 16 products per channel pair
+// instead of 36. With U = G g G^T per (out, in) channel pair and V = B^T d B per
+// (in channel, tile), the 16 GEMMs M[xi] = U[xi] V[xi] (xi = 0..15) followed by
+// A^T M A give the correlation y = g * d.
+//
+// V[xi, c, t] = (B^T d B)[xi] for the 4x4 patch d of plane c at rows 2ty..2ty+3,
+// columns 2tx..2tx+3 of `in` (row stride in_ld, plane stride in_plane); the caller's
+// layout supplies the zero padding around the image (patches read columns up to 2 TW + 1).
+// V[xi, c, t] is at V[(xi * C + c) * ldt + t] (ldt >= T: several images side by side).
+void winograd_input_f32(float* V, int ldt, const float* in, int in_ld, size_t in_plane, int C,
+                        int TH, int TW);
+// out[oc, 2ty + i, 2tx + j] = (A^T M[., oc, t] A)[i, j] + bias[oc] (bias may be null), with
+// M[xi, oc, t] at M[(xi * OC + oc) * ldt + t]; out has row stride out_ld, plane stride out_plane.
+void winograd_output_f32(float* out, int out_ld, size_t out_plane, const float* M, int ldt,
+                         const float* bias, int OC, int TH, int TW);
+
 // dst[cols, rows] = src[rows, cols]^T (leading dimensions ldd, lds).
 void transpose_f32(float* dst, int ldd, const float* src, int lds, int rows, int cols);
 

@@ -290,11 +290,16 @@ TEST(LayersVsReference, Conv2dStride1ShiftedGemm) {
       for (int OC = 1; OC <= 4; OC += 3) cases.push_back({ConvShape{C, c.H, c.W, OC, c.k, c.k, 1, c.pad}, 2});
   // OC = 16 and 32 take the transposed weight-gradient GEMM.
   cases.push_back({ConvShape{3, 5, 6, 16, 3, 3, 1, 1}, 2});
+  // Winograd F(2x2, 3x3): 3x3, pad 1, even outputs >= 8 wide (tile rows of 4, 5, 7).
+  cases.push_back({ConvShape{1, 8, 8, 1, 3, 3, 1, 1}, 2});
+  cases.push_back({ConvShape{3, 6, 10, 2, 3, 3, 1, 1}, 2});
+  cases.push_back({ConvShape{5, 4, 14, 16, 3, 3, 1, 1}, 2});
+  cases.push_back({ConvShape{16, 12, 14, 8, 3, 3, 1, 1}, 2});
   cases.push_back({ConvShape{2, 4, 3, 32, 2, 2, 1, 0}, 3});
   cases.push_back({wt::ModelSpec::SeedCnn().conv1, 3});
   cases.push_back({wt::ModelSpec::SeedCnn().conv2, 3});
   for (const auto& [s, N] : cases) {
-    const std::string name = "s1 " + conv_name(s, N);
+    const std::string name = (wt::conv_winograd_applies(s) ? "s1 winograd " : "s1 ") + conv_name(s, N);
     const int Wp = wt::conv_s1_row(s), OH = s.OH(), OW = s.OW();
     ASSERT_GE(Wp, OW) << name;
     const size_t nin = (size_t)N * s.C * s.H * s.W, nout = (size_t)N * s.OC * OH * OW;
@@ -305,7 +310,8 @@ TEST(LayersVsReference, Conv2dStride1ShiftedGemm) {
     rng.fill(b, -0.5f, 0.5f);
     rng.fill(dout, -1.f, 1.f);
     std::vector<float> pad((size_t)N * wt::conv_s1_pad_size(s), 0.f), out(nrow, kNaN);
-    wt::conv2d_s1_forward(out.data(), pad.data(), x.data(), w.data(), b.data(), N, s);
+    std::vector<float> fscratch(wt::conv_s1_forward_scratch(s), kNaN);
+    wt::conv2d_s1_forward(out.data(), pad.data(), fscratch.data(), x.data(), w.data(), b.data(), N, s);
     std::vector<float> out_valid(nout), dout_rows(nrow, 0.f);  // junk columns of dout: zero
     for (size_t r = 0; r < (size_t)N * s.OC * OH; ++r)
       for (int c = 0; c < OW; ++c) {
