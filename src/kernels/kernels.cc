@@ -161,29 +161,30 @@ void gemm_rn_f32(int M, int N, int K, const float* const* A, const float* B, int
     gemm_strip<1, kGemmNV>(N, K, RowPanel<1>{{A[i]}}, StridedRows{B, ldb}, 0, C + (size_t)i * ldc, ldc, acc);
 }
 
-// Dot products along K. A block of MR rows of A against 4 rows of B shares the
+// Dot products along K. A block of MR rows of A against NC rows of B shares the
 // loads: 2x4 needs 6 loads per 8 multiply-adds (1x4 needed 5 per 4), and its 8
-// accumulators leave registers for the loads on x86's 16 vector registers.
+// accumulators leave registers for the loads on x86's 16 vector registers. Widths
+// that 4 does not divide but 3 does (conv1's 9 taps) take 2x3 blocks: no wasted dots.
 namespace {
-template <int MR, class Rows>
+template <int MR, int NC, class Rows>
 HWY_INLINE void nt_block(int K, const float* HWY_RESTRICT A, int lda, Rows B,
                          float* HWY_RESTRICT C, int ldc, bool acc, int i, int j, int NB) {
   const DF d;
   const int L = (int)hn::Lanes(d);
-  VF s[MR][4];
+  VF s[MR][NC];
   for (int r = 0; r < MR; ++r)
-    for (int c = 0; c < 4; ++c) s[r][c] = hn::Zero(d);
+    for (int c = 0; c < NC; ++c) s[r][c] = hn::Zero(d);
   const float* a[MR];
-  const float* b[4];
+  const float* b[NC];
   for (int r = 0; r < MR; ++r) a[r] = A + (size_t)(i + r) * lda;
-  for (int c = 0; c < 4; ++c) b[c] = B[j + (c < NB ? c : 0)];
+  for (int c = 0; c < NC; ++c) b[c] = B[j + (c < NB ? c : 0)];
   int k = 0;
   for (; k + L <= K; k += L) {
-    VF bv[4];
-    for (int c = 0; c < 4; ++c) bv[c] = hn::LoadU(d, b[c] + k);
+    VF bv[NC];
+    for (int c = 0; c < NC; ++c) bv[c] = hn::LoadU(d, b[c] + k);
     for (int r = 0; r < MR; ++r) {
       const VF av = hn::LoadU(d, a[r] + k);
-      for (int c = 0; c < 4; ++c) s[r][c] = hn::MulAdd(av, bv[c], s[r][c]);
+      for (int c = 0; c < NC; ++c) s[r][c] = hn::MulAdd(av, bv[c], s[r][c]);
     }
   }
   for (int r = 0; r < MR; ++r)
@@ -194,16 +195,21 @@ HWY_INLINE void nt_block(int K, const float* HWY_RESTRICT A, int lda, Rows B,
       *out = acc ? *out + v : v;
     }
 }
-template <int MR, class Rows>
+template <int MR, int NC, class Rows>
 HWY_INLINE void nt_rows(int N, int K, const float* A, int lda, Rows B, float* C, int ldc,
                         bool acc, int i) {
-  for (int j = 0; j < N; j += 4) nt_block<MR>(K, A, lda, B, C, ldc, acc, i, j, std::min(4, N - j));
+  for (int j = 0; j < N; j += NC) nt_block<MR, NC>(K, A, lda, B, C, ldc, acc, i, j, std::min(NC, N - j));
+}
+template <int NC, class Rows>
+void gemm_nt_nc(int M, int N, int K, const float* A, int lda, Rows B, float* C, int ldc, bool acc) {
+  int i = 0;
+  for (; i + 2 <= M; i += 2) nt_rows<2, NC>(N, K, A, lda, B, C, ldc, acc, i);
+  for (; i < M; ++i) nt_rows<1, NC>(N, K, A, lda, B, C, ldc, acc, i);
 }
 template <class Rows>
 void gemm_nt(int M, int N, int K, const float* A, int lda, Rows B, float* C, int ldc, bool acc) {
-  int i = 0;
-  for (; i + 2 <= M; i += 2) nt_rows<2>(N, K, A, lda, B, C, ldc, acc, i);
-  for (; i < M; ++i) nt_rows<1>(N, K, A, lda, B, C, ldc, acc, i);
+  if (N % 4 != 0 && N % 3 == 0) gemm_nt_nc<3>(M, N, K, A, lda, B, C, ldc, acc);
+  else gemm_nt_nc<4>(M, N, K, A, lda, B, C, ldc, acc);
 }
 }  // namespace
 
