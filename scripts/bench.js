@@ -93,6 +93,40 @@ function torch(threads) {
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }
 
+// One full MNIST epoch on the page, as a person runs it: Debian's Chromium, the
+// page served cross-origin isolated (so the worker takes the pthreads build), from
+// the click on Start until the epoch's end (V8's tier-up included), and until the
+// run has stopped (adding the test-set evaluation, results and IndexedDB saves).
+async function browserEpoch() {
+  const { chromium } = await import('playwright-core');
+  const { startServer } = await import('../web/server.js');
+  const srv = await startServer({ port: 0 });
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--no-first-run', '--disable-quic'],
+  });
+  try {
+    const page = await browser.newPage();
+    await page.goto(srv.url);
+    await page.waitForFunction(() => window.wasmTrainer?.data?.trainCount === 60000, null, { timeout: 120_000 });
+    const isolated = await page.evaluate(() => self.crossOriginIsolated);
+    await page.getByTestId('epochs').fill('1');
+    await page.getByTestId('epochs').dispatchEvent('change');
+    const t0 = performance.now();
+    await page.getByTestId('train-start').click();
+    // The worker reports the epoch's end before it evaluates the test set.
+    await page.waitForFunction(() => window.wasmTrainer.epoch >= 1, null, { timeout: 600_000, polling: 20 });
+    const epochSeconds = (performance.now() - t0) / 1000;
+    await page.waitForFunction(() => window.wasmTrainer.state === 'stopped', null, { timeout: 600_000, polling: 20 });
+    const untilStopped = (performance.now() - t0) / 1000;
+    return { epoch_seconds: epochSeconds, until_stopped_seconds: untilStopped, cross_origin_isolated: isolated, threads: isolated ? Math.min(4, cpus().length) : 1 };
+  } finally {
+    await browser.close();
+    await srv.close();
+  }
+}
+
 const hasTorch = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 const result = { steps: STEPS, batch: 64, flop_per_image: FLOP_PER_IMAGE, cores: cpus().length, wasm: {}, native: {}, torch: {} };
 
@@ -116,6 +150,14 @@ for (let r = 1; r <= ROUNDS; r++) {
 }
 for (const th of THREADS) {
   for (const k of ['wasm', 'native', 'torch']) result[k][`threads_${th}`] = median(result.rounds.map((r) => r[`${k}_${th}t`]));
+}
+if (existsSync('/usr/bin/chromium')) {
+  say('one MNIST epoch in Chromium ...');
+  try {
+    result.browser = await browserEpoch();
+  } catch (e) {
+    result.browser = { error: String(e.message || e).split('\n')[0] };
+  }
 }
 say('per-layer split (wasm, 1 thread) ...');
 result.wasm.layers = await wasmProfile();
@@ -157,7 +199,10 @@ if (args.json) {
   const range = (k) => (result.ratio_ranges[k] ? ` (rounds: ${result.ratio_ranges[k].map((x) => f(x, 2)).join(' to ')})` : '');
   for (const th of THREADS) console.log(`wasm/PyTorch on ${th} thread(s): ${f(result.ratios[`wasm_vs_torch_${th}t`], 2)}x${range(`wasm_vs_torch_${th}t`)}`);
   if (THREADS.length > 1) console.log(`wasm scaling ${THREADS[1]} threads / 1 thread: ${f(result.ratios[`wasm_${THREADS[1]}t_vs_1t`], 2)}x${range(`wasm_${THREADS[1]}t_vs_1t`)}`);
-  console.log(`one MNIST epoch in wasm on ${THREADS[THREADS.length - 1]} thread(s): ${f(result.epoch_seconds_wasm, 1)} s`);
+  console.log(`one MNIST epoch in wasm on ${THREADS[THREADS.length - 1]} thread(s): ${f(result.epoch_seconds_wasm, 1)} s (Node, from the throughput)`);
+  const b = result.browser;
+  if (b?.epoch_seconds) console.log(`one MNIST epoch on the page in Chromium (${b.cross_origin_isolated ? `pthreads build, ${b.threads} threads` : 'not isolated: single-thread build'}): ${f(b.epoch_seconds, 1)} s from the click on Start (${f(b.until_stopped_seconds, 1)} s until stopped, with test evaluation, results and checkpoint)`);
+  else if (b?.error) console.log(`one MNIST epoch in Chromium: failed (${b.error})`);
   console.log('\nEffective GFLOP/s count 1.63 MFLOP per image (the direct convolution); Winograd does fewer.');
   console.log(`Achieved vs peak (1 thread): wasm ${f(result.wasm.gflops_1t, 1)} of ${f(result.wasm.peak_gflops, 1)} GFLOP/s (${f((100 * result.wasm.gflops_1t) / result.wasm.peak_gflops, 0)}%), native ${f(result.native.gflops_1t, 1)} of ${f(result.native.peak_gflops, 1)} GFLOP/s (${f((100 * result.native.gflops_1t) / result.native.peak_gflops, 0)}%)`);
   console.log('\nTime per layer (1 thread):');

@@ -1058,7 +1058,7 @@ window.wasmTrainer = Object.freeze({
 
 setChip('env-simd', simdOk, simdOk ? 'wasm SIMD' : 'no wasm SIMD');
 setChip('env-isolated', self.crossOriginIsolated, self.crossOriginIsolated ? 'cross-origin isolated' : 'not isolated',
-  'Cross-origin isolation (COOP/COEP) allows SharedArrayBuffer for a future multi-threaded build.');
+  'Cross-origin isolation (COOP/COEP) allows SharedArrayBuffer, so training uses the multi-threaded (pthreads) build.');
 setChip('env-storage', !!window.indexedDB, window.indexedDB ? 'IndexedDB' : 'no IndexedDB');
 
 loadSettings();
