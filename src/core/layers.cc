@@ -393,21 +393,17 @@ void linear_backward(float* dinp, float* dw, float* db, const float* dout, const
 
 double softmax_xent_forward(float* probs, const float* logits, const uint8_t* labels, int N,
                             int V) {
+  constexpr int kRows = 64;  // rows per kernel call (stack buffers)
+  float mx[kRows], sum[kRows];
   double total = 0.0;
-  for (int n = 0; n < N; ++n) {
-    const float* l = logits + (size_t)n * V;
-    float* p = probs + (size_t)n * V;
-    float mx = l[0];
-    for (int v = 1; v < V; ++v) mx = l[v] > mx ? l[v] : mx;
-    float sum = 0.f;
-    for (int v = 0; v < V; ++v) {
-      p[v] = std::exp(l[v] - mx);
-      sum += p[v];
+  for (int n0 = 0; n0 < N; n0 += kRows) {
+    const int rows = std::min(kRows, N - n0);
+    softmax_rows_f32(probs + (size_t)n0 * V, mx, sum, logits + (size_t)n0 * V, rows, V);
+    // -log softmax[label] = log(sum) - (l[label] - max): exact where probs underflow.
+    for (int r = 0; r < rows; ++r) {
+      const int n = n0 + r;
+      total += (double)std::log(sum[r]) - (double)(logits[(size_t)n * V + labels[n]] - mx[r]);
     }
-    const float inv = 1.f / sum;
-    for (int v = 0; v < V; ++v) p[v] *= inv;
-    // -log softmax[label] = log(sum) - (l[label] - mx): exact where probs underflow.
-    total += (double)std::log(sum) - (double)(l[labels[n]] - mx);
   }
   return total;
 }

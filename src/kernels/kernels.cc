@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include <hwy/highway.h>
+#include <hwy/contrib/math/math-inl.h>
 
 namespace wt {
 namespace hn = hwy::HWY_NAMESPACE;
@@ -221,6 +222,38 @@ void gemm_nt_f32(int M, int N, int K, const float* A, int lda, const float* B, i
 void gemm_nt_rows_f32(int M, int N, int K, const float* A, int lda, const float* const* B,
                       float* C, int ldc, bool acc) {
   gemm_nt(M, N, K, A, lda, TableRows{B}, C, ldc, acc);
+}
+
+void softmax_rows_f32(float* probs, float* row_max, float* row_sum, const float* logits,
+                      int rows, int V) {
+  // Shift each row by its maximum (scalar: V = 10 is short), then one flat pass of
+  // Highway's Exp (max error 1 ulp) over all rows, then the sums in index order.
+  const size_t n = (size_t)rows * V;
+  for (int r = 0; r < rows; ++r) {
+    const float* l = logits + (size_t)r * V;
+    float mx = l[0];
+    for (int v = 1; v < V; ++v) mx = l[v] > mx ? l[v] : mx;
+    row_max[r] = mx;
+    for (int v = 0; v < V; ++v) probs[(size_t)r * V + v] = l[v] - mx;
+  }
+  const DF d;
+  const size_t L = hn::Lanes(d);
+  size_t i = 0;
+  for (; i + L <= n; i += L) hn::StoreU(hn::Exp(d, hn::LoadU(d, probs + i)), d, probs + i);
+  if (i < n) {  // the tail through a full vector, so every value takes the same Exp
+    HWY_ALIGN float t[HWY_MAX_BYTES / sizeof(float)] = {};
+    std::memcpy(t, probs + i, sizeof(float) * (n - i));
+    hn::Store(hn::Exp(d, hn::Load(d, t)), d, t);
+    std::memcpy(probs + i, t, sizeof(float) * (n - i));
+  }
+  for (int r = 0; r < rows; ++r) {
+    float* p = probs + (size_t)r * V;
+    float sum = 0.f;
+    for (int v = 0; v < V; ++v) sum += p[v];
+    row_sum[r] = sum;
+    const float inv = 1.f / sum;
+    for (int v = 0; v < V; ++v) p[v] *= inv;
+  }
 }
 
 void relu_forward_f32(float* y, const float* x, size_t n) {

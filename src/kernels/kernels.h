@@ -35,6 +35,11 @@ void gemm_nt_f32(int M, int N, int K, const float* A, int lda, const float* B, i
 void gemm_nt_rows_f32(int M, int N, int K, const float* A, int lda, const float* const* B,
                       float* C, int ldc, bool acc);
 
+// Row-wise softmax of logits [rows, V]: probs = exp(l - max) / sum; row_max[r] and
+// row_sum[r] (the sum of exp(l - max)) are kept for the loss, log(sum) - (l - max).
+void softmax_rows_f32(float* probs, float* row_max, float* row_sum, const float* logits,
+                      int rows, int V);
+
 // y = max(x, 0), n elements (in place allowed).
 void relu_forward_f32(float* y, const float* x, size_t n);
 // dx = dy where y > 0, else 0 (PyTorch: threshold_backward on the output).

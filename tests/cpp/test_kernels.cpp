@@ -171,6 +171,34 @@ const size_t kLens[] = {0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 72, 196, 784
 
 bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
+// Softmax rows against a double reference: every probability within a few float ulps
+// (Highway's Exp has at most 1 ulp of error), rows whose values would overflow a naive
+// exp, one dominant logit (others underflow to 0), and row counts that leave a vector tail.
+TEST(Kernels, SoftmaxRowsVsDouble) {
+  ref::Rng rng(21);
+  for (int rows : {1, 2, 3, 7, 16, 64})
+    for (int V : {1, 2, 3, 4, 5, 10, 17}) {
+      std::vector<float> logits((size_t)rows * V), probs(logits.size() + 1, kNaN), mx(rows), sum(rows);
+      for (size_t i = 0; i < logits.size(); ++i) logits[i] = rng.uniform(-8.f, 8.f);
+      if (rows > 1) logits[V] = 300.f;                 // row 1: exp(300) overflows float
+      if (rows > 2) logits[2 * V] = logits[2 * V] + 120.f;  // row 2: one logit dominates
+      wt::softmax_rows_f32(probs.data(), mx.data(), sum.data(), logits.data(), rows, V);
+      for (int r = 0; r < rows; ++r) {
+        double m = -INFINITY, s = 0;
+        for (int v = 0; v < V; ++v) m = std::max(m, (double)logits[(size_t)r * V + v]);
+        for (int v = 0; v < V; ++v) s += std::exp((double)logits[(size_t)r * V + v] - m);
+        ASSERT_EQ(mx[r], (float)m) << "rows=" << rows << " V=" << V << " row " << r;
+        ASSERT_NEAR(sum[r], s, 8 * kEpsF * s) << "rows=" << rows << " V=" << V << " row " << r;
+        for (int v = 0; v < V; ++v) {
+          const double want = std::exp((double)logits[(size_t)r * V + v] - m) / s;
+          ASSERT_NEAR(probs[(size_t)r * V + v], want, 8 * kEpsF * want + 1e-37)
+              << "rows=" << rows << " V=" << V << " at (" << r << "," << v << ")";
+        }
+      }
+      ASSERT_TRUE(std::isnan(probs.back())) << "wrote past the rows";
+    }
+}
+
 TEST(Kernels, TransposeExact) {
   ref::Rng rng(9);
   for (int rows : {1, 3, 4, 5, 8, 9, 16, 17})
