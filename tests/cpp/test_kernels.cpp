@@ -432,6 +432,28 @@ TEST(Kernels, ReluMaxPool2x2FusedMatchesReluThenPool) {
           << "relu_maxpool2x2_backward planes=" << p.planes << " H=" << p.H << " W=" << p.W << " at "
           << i << ": expected " << din_r[i] << " got " << din[i];
     ASSERT_TRUE(std::isnan(din[nin])) << "wrote past the end";
+
+    // Rows `stride` floats apart (the convolutions' padded rows): the junk columns are
+    // ignored going forward and come back exactly 0 from a NaN-filled buffer.
+    for (int stride : {p.W + 1, p.W + 2}) {
+      std::vector<float> xs((size_t)p.planes * p.H * stride, 123.f), dins(xs.size() + 1, kNaN);
+      for (size_t row = 0; row < (size_t)p.planes * p.H; ++row)
+        for (int c = 0; c < p.W; ++c) xs[row * stride + c] = x[row * p.W + c];
+      std::vector<float> outs(nout);
+      std::vector<int32_t> idxs(nout);
+      wt::relu_maxpool2x2_forward_f32(outs.data(), idxs.data(), xs.data(), p.planes, p.H, p.W, stride);
+      ASSERT_TRUE(std::memcmp(outs.data(), out.data(), nout * sizeof(float)) == 0 && idxs == std::vector<int32_t>(idx.begin(), idx.end() - 1))
+          << "strided forward differs, stride " << stride;
+      wt::relu_maxpool2x2_backward_f32(dins.data(), dout.data(), idxs.data(), p.planes, p.H, p.W, stride);
+      for (size_t row = 0; row < (size_t)p.planes * p.H; ++row)
+        for (int c = 0; c < stride; ++c) {
+          const float want = c < p.W ? din_r[row * p.W + c] : 0.f;
+          ASSERT_TRUE(same_bits(dins[row * stride + c], want))
+              << "strided backward H=" << p.H << " W=" << p.W << " stride " << stride << " row " << row
+              << " col " << c << ": " << dins[row * stride + c] << " expected " << want;
+        }
+      ASSERT_TRUE(std::isnan(dins.back())) << "strided backward wrote past the end";
+    }
   }
 }
 
