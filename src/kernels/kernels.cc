@@ -409,15 +409,11 @@ void relu_maxpool2x2_backward_f32(float* din, const float* dout, const int32_t* 
   const DI4 di;
   const int OH = H / 2, OW = W / 2;
   if (din_stride == 0) din_stride = W;
-  // Positions no window covers get 0: odd edges (then everything is cleared first),
-  // or just the junk columns W.. of strided rows (every window writes all 4 of its
-  // positions below).
-  if ((H | W) & 1) {
-    std::memset(din, 0, sizeof(float) * planes * H * din_stride);
-  } else if (din_stride > W) {
-    for (size_t row = 0; row < planes * H; ++row)
-      std::memset(din + row * din_stride + W, 0, sizeof(float) * (din_stride - W));
-  }
+  // Positions no window covers (odd edges, and columns W.. of strided rows) get 0.
+  // Clearing only the junk columns of strided rows measured slower (native and wasm):
+  // the whole-buffer memset brings the lines in as one stream before the scattered
+  // stores of the windows.
+  if (((H | W) & 1) || din_stride != W) std::memset(din, 0, sizeof(float) * planes * H * din_stride);
   for (size_t pl = 0; pl < planes; ++pl) {
     float* dst = din + pl * H * din_stride;
     const float* g = dout + pl * OH * OW;
