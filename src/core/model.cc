@@ -97,15 +97,44 @@ const char* const LayerProfile::kNames[LayerProfile::kStages] = {
     "conv2 backward", "relu+pool1 backward", "conv1 backward", "data (u8->f32)",
     "grad reduce",    "adam"};
 
+namespace {
+// The convolution layers run on groups of kGroup images at a time (all layers for one
+// group, then the next), so each layer reads what the previous one just wrote while
+// it is still in cache; layer by layer over a whole 16-image chunk streamed ~400 KB
+// buffers through L2. 4 is also conv2's Winograd group.
+constexpr int kGroup = 4;
+
+// Per-image sizes of the workspace buffers (floats).
+struct Sizes {
+  size_t x, pad1, pad2, c1, p1, c2, p2;
+  explicit Sizes(const ModelSpec& m)
+      : x((size_t)m.in_c * m.in_h * m.in_w),
+        pad1(conv_s1_pad_size(m.conv1)),
+        pad2(conv_s1_pad_size(m.conv2)),
+        c1((size_t)m.conv1.OC * m.conv1.OH() * conv_s1_row(m.conv1)),
+        p1((size_t)m.p1_c * m.p1_h * m.p1_w),
+        c2((size_t)m.conv2.OC * m.conv2.OH() * conv_s1_row(m.conv2)),
+        p2((size_t)m.flat) {}
+};
+}  // namespace
+
 void model_forward(const ModelSpec& m, Workspace& ws, const float* params, int N) {
   const Views w = views(m, params);
+  const Sizes z(m);
+  float* cs = ws.conv_scratch.data();
   // Convolutions are stride 1: the shifted-GEMM path (no im2col; conv outputs have
   // rows of Wp floats, see layers.h). ReLU is fused into the pool (exactly
   // relu-then-pool, see kernels.h), which reads the padded rows.
-  { ProfileScope t(0); conv2d_s1_forward(ws.c1.data(), ws.pad1.data(), ws.conv_scratch.data(), ws.x.data(), w.c1w, w.c1b, N, m.conv1); }
-  { ProfileScope t(1); relu_maxpool2x2_forward_f32(ws.p1.data(), ws.i1.data(), ws.c1.data(), (size_t)N * m.conv1.OC, m.conv1.OH(), m.conv1.OW(), conv_s1_row(m.conv1)); }
-  { ProfileScope t(2); conv2d_s1_forward(ws.c2.data(), ws.pad2.data(), ws.conv_scratch.data(), ws.p1.data(), w.c2w, w.c2b, N, m.conv2); }
-  { ProfileScope t(3); relu_maxpool2x2_forward_f32(ws.p2.data(), ws.i2.data(), ws.c2.data(), (size_t)N * m.conv2.OC, m.conv2.OH(), m.conv2.OW(), conv_s1_row(m.conv2)); }
+  for (int n0 = 0; n0 < N; n0 += kGroup) {
+    const int G = std::min(kGroup, N - n0);
+    float* c1 = ws.c1.data() + n0 * z.c1;
+    float* p1 = ws.p1.data() + n0 * z.p1;
+    float* c2 = ws.c2.data() + n0 * z.c2;
+    { ProfileScope t(0); conv2d_s1_forward(c1, ws.pad1.data() + n0 * z.pad1, cs, ws.x.data() + n0 * z.x, w.c1w, w.c1b, G, m.conv1); }
+    { ProfileScope t(1); relu_maxpool2x2_forward_f32(p1, ws.i1.data() + n0 * z.p1, c1, (size_t)G * m.conv1.OC, m.conv1.OH(), m.conv1.OW(), conv_s1_row(m.conv1)); }
+    { ProfileScope t(2); conv2d_s1_forward(c2, ws.pad2.data() + n0 * z.pad2, cs, p1, w.c2w, w.c2b, G, m.conv2); }
+    { ProfileScope t(3); relu_maxpool2x2_forward_f32(ws.p2.data() + n0 * z.p2, ws.i2.data() + n0 * z.p2, c2, (size_t)G * m.conv2.OC, m.conv2.OH(), m.conv2.OW(), conv_s1_row(m.conv2)); }
+  }
   // p2 is [N, 16, 7, 7]: its memory order is already PyTorch's flatten order.
   { ProfileScope t(4); linear_forward(ws.logits.data(), ws.p2.data(), w.fw, w.fb, N, m.flat, m.classes); }
 }
@@ -114,6 +143,8 @@ double model_forward_backward(const ModelSpec& m, Workspace& ws, const float* pa
                               float* grads, const uint8_t* labels, int N, float scale) {
   model_forward(m, ws, params, N);
   const Views w = views(m, params);
+  const Sizes z(m);
+  float* cs = ws.conv_scratch.data();
   float* g = grads;
   float *dc1w = g + m.params[0].offset, *dc1b = g + m.params[1].offset;
   float *dc2w = g + m.params[2].offset, *dc2b = g + m.params[3].offset;
@@ -125,11 +156,17 @@ double model_forward_backward(const ModelSpec& m, Workspace& ws, const float* pa
     softmax_xent_backward(ws.dlogits.data(), ws.probs.data(), labels, N, m.classes, scale);
   }
   { ProfileScope t(6); linear_backward(ws.dp2.data(), dfw, dfb, ws.dlogits.data(), ws.p2.data(), w.fw, N, m.flat, m.classes); }
-  { ProfileScope t(7); relu_maxpool2x2_backward_f32(ws.dc2.data(), ws.dp2.data(), ws.i2.data(), (size_t)N * m.conv2.OC, m.conv2.OH(), m.conv2.OW(), conv_s1_row(m.conv2)); }
-  { ProfileScope t(8); conv2d_s1_backward(ws.dp1.data(), dc2w, dc2b, ws.pad2.data(), ws.conv_scratch.data(), ws.dc2.data(), w.c2w, N, m.conv2); }
-  { ProfileScope t(9); relu_maxpool2x2_backward_f32(ws.dc1.data(), ws.dp1.data(), ws.i1.data(), (size_t)N * m.conv1.OC, m.conv1.OH(), m.conv1.OW(), conv_s1_row(m.conv1)); }
-  // conv1 is the first layer: no input gradient.
-  { ProfileScope t(10); conv2d_s1_backward(nullptr, dc1w, dc1b, ws.pad1.data(), ws.conv_scratch.data(), ws.dc1.data(), w.c1w, N, m.conv1); }
+  for (int n0 = 0; n0 < N; n0 += kGroup) {
+    const int G = std::min(kGroup, N - n0);
+    float* dc2 = ws.dc2.data() + n0 * z.c2;
+    float* dp1 = ws.dp1.data() + n0 * z.p1;
+    float* dc1 = ws.dc1.data() + n0 * z.c1;
+    { ProfileScope t(7); relu_maxpool2x2_backward_f32(dc2, ws.dp2.data() + n0 * z.p2, ws.i2.data() + n0 * z.p2, (size_t)G * m.conv2.OC, m.conv2.OH(), m.conv2.OW(), conv_s1_row(m.conv2)); }
+    { ProfileScope t(8); conv2d_s1_backward(dp1, dc2w, dc2b, ws.pad2.data() + n0 * z.pad2, cs, dc2, w.c2w, G, m.conv2); }
+    { ProfileScope t(9); relu_maxpool2x2_backward_f32(dc1, dp1, ws.i1.data() + n0 * z.p1, (size_t)G * m.conv1.OC, m.conv1.OH(), m.conv1.OW(), conv_s1_row(m.conv1)); }
+    // conv1 is the first layer: no input gradient.
+    { ProfileScope t(10); conv2d_s1_backward(nullptr, dc1w, dc1b, ws.pad1.data() + n0 * z.pad1, cs, dc1, w.c1w, G, m.conv1); }
+  }
   return loss;
 }
 
