@@ -199,6 +199,63 @@ TEST(Kernels, SoftmaxRowsVsDouble) {
     }
 }
 
+// Winograd F(2x2, 3x3) transforms against their matrix definitions in double:
+// V = B^T d B per 4x4 patch, y = A^T m A + bias per tile; tile rows of 4, 5, 7, 9
+// (the last group of 4 overlaps), V/M rows wider than the tiles (ldt > T).
+TEST(Kernels, WinogradTransformsVsMatrices) {
+  const double BT[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
+  const double AT[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
+  ref::Rng rng(12);
+  for (int TW : {4, 5, 7, 9})
+    for (int TH : {1, 3}) {
+      const int C = 3, T = TH * TW, ldt = T + 5;
+      // Input: C planes of (2 TH + 2) x (2 TW + 2), rows padded to in_ld.
+      const int in_ld = 2 * TW + 3, rows = 2 * TH + 2;
+      const size_t plane = (size_t)rows * in_ld + 1;
+      std::vector<float> in(C * plane);
+      for (float& v : in) v = rng.uniform(-1.f, 1.f);
+      std::vector<float> V((size_t)16 * C * ldt, kNaN);
+      wt::winograd_input_f32(V.data(), ldt, in.data(), in_ld, plane, C, TH, TW);
+      for (int c = 0; c < C; ++c)
+        for (int ty = 0; ty < TH; ++ty)
+          for (int tx = 0; tx < TW; ++tx)
+            for (int a = 0; a < 4; ++a)
+              for (int b = 0; b < 4; ++b) {
+                double want = 0;
+                for (int i = 0; i < 4; ++i)
+                  for (int j = 0; j < 4; ++j)
+                    want += BT[a][i] * in[c * plane + (size_t)(2 * ty + i) * in_ld + 2 * tx + j] * BT[b][j];
+                const float got = V[((size_t)(4 * a + b) * C + c) * ldt + ty * TW + tx];
+                ASSERT_NEAR(got, want, 1e-6) << "input transform TW=" << TW << " TH=" << TH << " c=" << c
+                                             << " tile (" << ty << "," << tx << ") xi=" << 4 * a + b;
+              }
+      for (size_t i = 0; i < V.size(); ++i)
+        if (i % ldt >= (size_t)T) ASSERT_TRUE(std::isnan(V[i])) << "input transform wrote past T at " << i;
+
+      // Output: M[xi, oc, t] -> out planes of 2 TH x 2 TW, rows padded to out_ld.
+      const int OC = 2, out_ld = 2 * TW + 1;
+      const size_t oplane = (size_t)2 * TH * out_ld + 3;
+      std::vector<float> M((size_t)16 * OC * ldt), bias = {0.25f, -0.5f}, out(OC * oplane, kNaN);
+      for (float& v : M) v = rng.uniform(-1.f, 1.f);
+      wt::winograd_output_f32(out.data(), out_ld, oplane, M.data(), ldt, bias.data(), OC, TH, TW);
+      for (int oc = 0; oc < OC; ++oc)
+        for (int y = 0; y < 2 * TH; ++y)
+          for (int x = 0; x < out_ld; ++x) {
+            const float got = out[oc * oplane + (size_t)y * out_ld + x];
+            if (x >= 2 * TW) {
+              ASSERT_TRUE(std::isnan(got)) << "output transform wrote column " << x;
+              continue;
+            }
+            const int t = (y / 2) * TW + x / 2, i = y % 2, j = x % 2;
+            double want = bias[oc];
+            for (int a = 0; a < 4; ++a)
+              for (int b = 0; b < 4; ++b) want += AT[i][a] * M[((size_t)(4 * a + b) * OC + oc) * ldt + t] * AT[j][b];
+            ASSERT_NEAR(got, want, 1e-5) << "output transform TW=" << TW << " TH=" << TH << " oc=" << oc
+                                         << " at (" << y << "," << x << ")";
+          }
+    }
+}
+
 TEST(Kernels, TransposeExact) {
   ref::Rng rng(9);
   for (int rows : {1, 3, 4, 5, 8, 9, 16, 17})
