@@ -239,6 +239,11 @@ static inline int s1_margin(const ConvShape& s) { return (s.KH - 1) * conv_s1_ro
 // pointers cost address arithmetic. conv1 (OC = 8) keeps the dot products.
 static inline bool dw_transposed(const ConvShape& s) { return s.OC % 16 == 0; }
 
+static inline bool pooled_wgrad_fits(const ConvShape& s) {
+  return s.KH == 3 && s.KW == 3 && s.stride == 1 && s.C % 4 == 0 && s.OH() % 2 == 0 &&
+         s.OW() % 2 == 0;
+}
+
 size_t conv_s1_backward_scratch(const ConvShape& s) {
   const int Wp = conv_s1_row(s), P = s.OH() * Wp, plane = P + 2 * s1_margin(s);
   const bool wino = conv_winograd_applies(s);
@@ -247,11 +252,13 @@ size_t conv_s1_backward_scratch(const ConvShape& s) {
          + (size_t)s.C * s.H * Wp            // input gradient rows (padded columns)
          + (size_t)P * s.OC                  // dout^T
          + (size_t)s.K() * s.OC               // dw^T
-         + (wino ? winograd_scratch(s.OC, s.C, s.H / 2 * (s.W / 2)) : 0);
+         + (wino ? winograd_scratch(s.OC, s.C, s.H / 2 * (s.W / 2)) : 0)
+         + (pooled_wgrad_fits(s) ? conv_s1_pad_size(s) + (size_t)s.OC * 9 * s.C : 0);
 }
 
 void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, float* scratch,
-                        const float* dout, const float* w, int N, const ConvShape& s) {
+                        const float* dout, const float* w, int N, const ConvShape& s,
+                        const PooledGrad* pooled) {
   const int K = s.K(), Wp = conv_s1_row(s), P = s.OH() * Wp;
   const int margin = s1_margin(s), zplane = P + 2 * margin;
   const int KT = s.OC * s.KH * s.KW;  // taps of the full convolution
@@ -265,14 +272,31 @@ void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, flo
   float* doutT = drows + (size_t)s.C * s.H * Wp;
   float* dwT = doutT + (size_t)P * s.OC;
   float* wsc = dwT + (size_t)K * s.OC;  // Winograd: U of the input gradient, then V and M
+  // Pooled weight gradient: the padded input channels-last, dw as [OC, 9, C].
+  float* padh = wsc + (wino ? winograd_scratch(s.OC, s.C, s.H / 2 * (s.W / 2)) : 0);
+  float* dwh = padh + conv_s1_pad_size(s);
   const bool transposed = dw_transposed(s);
   const float* rows[kMaxTaps];
 
   // Weight and bias gradients, image by image.
+  const bool sparse = pooled && pooled_wgrad_fits(s);
+  if (sparse && N > 0) {
+    const int PH = s.OH() / 2, PW = s.OW() / 2;
+    const size_t plane = ps / s.C, pg = (size_t)s.OC * PH * PW;
+    std::memset(dwh, 0, sizeof(float) * s.OC * 9 * s.C);
+    for (int n = 0; n < N; ++n) {
+      transpose_f32(padh, s.C, pad + n * ps, (int)plane, s.C, (int)plane);
+      conv3x3_wgrad_pooled_f32(dwh, padh, Wp, s.C, pooled->g + n * pg, pooled->idx + n * pg, s.OC, PH, PW);
+    }
+    for (int oc = 0; oc < s.OC; ++oc)
+      for (int c = 0; c < s.C; ++c)
+        for (int t = 0; t < 9; ++t) dw[((size_t)oc * s.C + c) * 9 + t] += dwh[((size_t)oc * 9 + t) * s.C + c];
+  }
   for (int n = 0; n < N; ++n) {
     const float* d = dout + n * osz;
     // db and dw: junk columns of dout are zero, so they contribute nothing.
     for (int oc = 0; oc < s.OC; ++oc) db[oc] += sum_f32(d + (size_t)oc * P, P);
+    if (sparse) continue;
     tap_rows(rows, pad + n * ps, s);
     if (transposed) {
       transpose_f32(doutT, s.OC, d, P, s.OC, P);
@@ -281,7 +305,7 @@ void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, flo
       gemm_nt_rows_f32(s.OC, K, P, d, P, rows, dw, K, /*acc=*/true);
     }
   }
-  if (transposed && N > 0)
+  if (transposed && !sparse && N > 0)
     for (int oc = 0; oc < s.OC; ++oc)
       for (int k = 0; k < K; ++k) dw[(size_t)oc * K + k] += dwT[(size_t)k * s.OC + oc];
   if (!dinp) return;

@@ -62,8 +62,17 @@ void conv2d_s1_forward(float* out, float* pad, float* scratch, const float* inp,
 // [N, OC, OH, Wp] with ZERO junk columns. dw += ..., db += ..., dinp [N, C, H, W]
 // written unless null. scratch: conv_s1_backward_scratch(s) floats.
 size_t conv_s1_backward_scratch(const ConvShape& s);
+// `pooled` (optional): when the conv's output went through relu_maxpool2x2, the pooled
+// gradient g [N, OC, OH/2, OW/2] and the windows' indices. 3x3 kernels over C % 4 == 0
+// channels then take the weight gradient from the windows' maxima only
+// (conv3x3_wgrad_pooled_f32): 3/4 of dout is zero.
+struct PooledGrad {
+  const float* g;
+  const int32_t* idx;
+};
 void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, float* scratch,
-                        const float* dout, const float* w, int N, const ConvShape& s);
+                        const float* dout, const float* w, int N, const ConvShape& s,
+                        const PooledGrad* pooled = nullptr);
 
 // out[N, C, OH, OW] = max over k x k windows with stride `stride` (no padding),
 // OH = (H - k) / stride + 1. argmax[N, C, OH, OW] = flat index into the input

@@ -162,7 +162,9 @@ double model_forward_backward(const ModelSpec& m, Workspace& ws, const float* pa
     float* dp1 = ws.dp1.data() + n0 * z.p1;
     float* dc1 = ws.dc1.data() + n0 * z.c1;
     { ProfileScope t(7); relu_maxpool2x2_backward_f32(dc2, ws.dp2.data() + n0 * z.p2, ws.i2.data() + n0 * z.p2, (size_t)G * m.conv2.OC, m.conv2.OH(), m.conv2.OW(), conv_s1_row(m.conv2)); }
-    { ProfileScope t(8); conv2d_s1_backward(dp1, dc2w, dc2b, ws.pad2.data() + n0 * z.pad2, cs, dc2, w.c2w, G, m.conv2); }
+    // conv2's weight gradient from the pooled gradient: only the windows' maxima.
+    const PooledGrad pooled{ws.dp2.data() + n0 * z.p2, ws.i2.data() + n0 * z.p2};
+    { ProfileScope t(8); conv2d_s1_backward(dp1, dc2w, dc2b, ws.pad2.data() + n0 * z.pad2, cs, dc2, w.c2w, G, m.conv2, &pooled); }
     { ProfileScope t(9); relu_maxpool2x2_backward_f32(dc1, dp1, ws.i1.data() + n0 * z.p1, (size_t)G * m.conv1.OC, m.conv1.OH(), m.conv1.OW(), conv_s1_row(m.conv1)); }
     // conv1 is the first layer: no input gradient.
     { ProfileScope t(10); conv2d_s1_backward(nullptr, dc1w, dc1b, ws.pad1.data() + n0 * z.pad1, cs, dc1, w.c1w, G, m.conv1); }

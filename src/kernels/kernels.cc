@@ -535,6 +535,33 @@ void winograd_output_f32(float* out, int out_ld, size_t out_plane, const float* 
   }
 }
 
+void conv3x3_wgrad_pooled_f32(float* dw, const float* in, int ld, int C, const float* g,
+                              const int32_t* idx, int OC, int PH, int PW) {
+  const D4 d;
+  const size_t cs = (size_t)C, rs = (size_t)ld * C;  // tap steps: one column, one row
+  for (int oc = 0; oc < OC; ++oc) {
+    const float* go = g + (size_t)oc * PH * PW;
+    const int32_t* io = idx + (size_t)oc * PH * PW;
+    for (int q = 0; q < C; q += 4) {  // 4 channels at a time: 9 accumulators
+      float* out = dw + (size_t)oc * 9 * C + q;
+      decltype(hn::Zero(d)) acc[9];
+      for (int t = 0; t < 9; ++t) acc[t] = hn::LoadU(d, out + t * cs);
+      for (int w = 0; w < PH * PW; ++w) {
+        const int k = io[w];
+        if (k > 3) continue;  // ReLU cut the window: no gradient reaches the conv
+        const int py = w / PW, px = w - py * PW;
+        const size_t p = (size_t)(2 * py + (k >> 1)) * ld + 2 * px + (k & 1);
+        const float* x = in + p * cs + q;
+        const auto gv = hn::Set(d, go[w]);
+        for (int kh = 0; kh < 3; ++kh)
+          for (int kw = 0; kw < 3; ++kw)
+            acc[kh * 3 + kw] = hn::MulAdd(gv, hn::LoadU(d, x + kh * rs + kw * cs), acc[kh * 3 + kw]);
+      }
+      for (int t = 0; t < 9; ++t) hn::StoreU(acc[t], d, out + t * cs);
+    }
+  }
+}
+
 float sum_f32(const float* x, size_t n) {
   const D4 d;
   auto s0 = hn::Zero(d), s1 = hn::Zero(d);

@@ -63,6 +63,17 @@ void winograd_input_f32(float* V, int ldt, const float* in, int in_ld, size_t in
 void winograd_output_f32(float* out, int out_ld, size_t out_plane, const float* M, int ldt,
                          const float* bias, int OC, int TH, int TW);
 
+// Weight gradient of a 3x3 stride-1 convolution whose output went through the fused
+// ReLU + 2x2 max-pool (relu_maxpool2x2_*): only each window's maximum carries
+// gradient, so over the PH x PW windows of plane oc with idx < 4 (4: cut by ReLU),
+//   dw[oc, kh * 3 + kw, c] += g * in[(p + kh * ld + kw) * C + c],
+// p = (2 py + idx / 2) * ld + 2 px + idx % 2, the maximum's position in rows of ld.
+// `in` is the padded input with channels last; C a multiple of 4. A quarter of the
+// products of the dense GEMM (3/4 of the conv's output gradient is zero), fewer
+// still where ReLU cut windows.
+void conv3x3_wgrad_pooled_f32(float* dw, const float* in, int ld, int C, const float* g,
+                              const int32_t* idx, int OC, int PH, int PW);
+
 // dst[cols, rows] = src[rows, cols]^T (leading dimensions ldd, lds).
 void transpose_f32(float* dst, int ldd, const float* src, int lds, int rows, int cols);
 

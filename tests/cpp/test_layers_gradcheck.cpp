@@ -8,6 +8,7 @@
 // upstream gradient is dout = R.
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <sstream>
@@ -17,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "core/layers.h"
+#include "kernels/kernels.h"
 #include "reference.h"
 
 namespace {
@@ -341,6 +343,51 @@ TEST(LayersVsReference, Conv2dStride1ShiftedGemm) {
                            dout_rows.data(), w.data(), N, s);
     EXPECT_EQ(dw2, dw) << name;
     EXPECT_EQ(db2, db) << name;
+    if (HasFailure()) return;
+  }
+}
+
+// conv2d_s1_backward given the pooled gradient (the model's conv2): the weight
+// gradient from the windows' maxima only must equal the dense one (up to summation
+// order), with windows cut by ReLU and zero gradients among them; db and dinp are
+// unchanged. Shapes: 4..16 channels, odd pooled grids, the model's conv2.
+TEST(LayersVsReference, Conv2dStride1PooledWeightGradient) {
+  ref::Rng rng(34);
+  for (const ConvShape& s : {ConvShape{4, 6, 8, 3, 3, 3, 1, 1}, ConvShape{8, 10, 6, 5, 3, 3, 1, 1},
+                             ConvShape{12, 4, 4, 2, 3, 3, 1, 1}, wt::ModelSpec::SeedCnn().conv2}) {
+    const int N = 3, Wp = wt::conv_s1_row(s), OH = s.OH(), OW = s.OW(), PH = OH / 2, PW = OW / 2;
+    const std::string name = "pooled " + conv_name(s, N);
+    std::vector<float> x((size_t)N * s.C * s.H * s.W), w(s.weight_size()), b(s.OC);
+    rng.fill(x, -1.f, 1.f);
+    rng.fill(w, -0.5f, 0.5f);
+    rng.fill(b, -0.2f, 0.2f);
+    std::vector<float> pad((size_t)N * wt::conv_s1_pad_size(s), 0.f), out((size_t)N * s.OC * OH * Wp);
+    std::vector<float> fscratch(wt::conv_s1_forward_scratch(s));
+    wt::conv2d_s1_forward(out.data(), pad.data(), fscratch.data(), x.data(), w.data(), b.data(), N, s);
+    const size_t np = (size_t)N * s.OC * PH * PW;
+    std::vector<float> pooled(np), g(np), dout(out.size(), kNaN);
+    std::vector<int32_t> idx(np);
+    wt::relu_maxpool2x2_forward_f32(pooled.data(), idx.data(), out.data(), (size_t)N * s.OC, OH, OW, Wp);
+    for (size_t i = 0; i < np; ++i) g[i] = rng.below(5) == 0 ? 0.f : rng.uniform(-1.f, 1.f);
+    wt::relu_maxpool2x2_backward_f32(dout.data(), g.data(), idx.data(), (size_t)N * s.OC, OH, OW, Wp);
+    size_t cut = 0;
+    for (int32_t k : idx) cut += k == 4;
+    ASSERT_GT(cut, 0u) << name << ": no window cut by ReLU, the case is not covered";
+
+    std::vector<float> scratch(wt::conv_s1_backward_scratch(s), kNaN);
+    std::vector<float> dw0(w.size()), db0(b.size());
+    rng.fill(dw0, -1.f, 1.f);
+    rng.fill(db0, -1.f, 1.f);
+    std::vector<float> dw_dense = dw0, db_dense = db0, dx_dense(x.size(), kNaN);
+    wt::conv2d_s1_backward(dx_dense.data(), dw_dense.data(), db_dense.data(), pad.data(), scratch.data(),
+                           dout.data(), w.data(), N, s);
+    const wt::PooledGrad pg{g.data(), idx.data()};
+    std::vector<float> dw_pooled = dw0, db_pooled = db0, dx_pooled(x.size(), kNaN);
+    wt::conv2d_s1_backward(dx_pooled.data(), dw_pooled.data(), db_pooled.data(), pad.data(), scratch.data(),
+                           dout.data(), w.data(), N, s, &pg);
+    ref::expect_close(name + " dw", dw_pooled.data(), to_d(dw_dense).data(), dw_dense.size(), 1e-5);
+    EXPECT_EQ(db_pooled, db_dense) << name;
+    EXPECT_EQ(0, std::memcmp(dx_pooled.data(), dx_dense.data(), dx_dense.size() * sizeof(float))) << name;
     if (HasFailure()) return;
   }
 }
