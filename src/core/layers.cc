@@ -239,7 +239,7 @@ static inline int s1_margin(const ConvShape& s) { return (s.KH - 1) * conv_s1_ro
 // pointers cost address arithmetic. conv1 (OC = 8) keeps the dot products.
 static inline bool dw_transposed(const ConvShape& s) { return s.OC % 16 == 0; }
 
-static inline bool pooled_wgrad_fits(const ConvShape& s) {
+bool conv_pooled_backward_fits(const ConvShape& s) {
   return s.KH == 3 && s.KW == 3 && s.stride == 1 && s.C % 4 == 0 && s.OH() % 2 == 0 &&
          s.OW() % 2 == 0;
 }
@@ -253,7 +253,7 @@ size_t conv_s1_backward_scratch(const ConvShape& s) {
          + (size_t)P * s.OC                  // dout^T
          + (size_t)s.K() * s.OC               // dw^T
          + (wino ? winograd_scratch(s.OC, s.C, s.H / 2 * (s.W / 2)) : 0)
-         + (pooled_wgrad_fits(s) ? conv_s1_pad_size(s) + (size_t)s.OC * 9 * s.C : 0);
+         + (conv_pooled_backward_fits(s) ? 2 * (conv_s1_pad_size(s) + (size_t)s.OC * 9 * s.C) : 0);
 }
 
 void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, float* scratch,
@@ -272,31 +272,47 @@ void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, flo
   float* doutT = drows + (size_t)s.C * s.H * Wp;
   float* dwT = doutT + (size_t)P * s.OC;
   float* wsc = dwT + (size_t)K * s.OC;  // Winograd: U of the input gradient, then V and M
-  // Pooled weight gradient: the padded input channels-last, dw as [OC, 9, C].
+  // Pooled gradients: the padded input and its gradient channels-last, dw and w as [OC, 9, C].
   float* padh = wsc + (wino ? winograd_scratch(s.OC, s.C, s.H / 2 * (s.W / 2)) : 0);
-  float* dwh = padh + conv_s1_pad_size(s);
+  float* dinh = padh + conv_s1_pad_size(s);
+  float* dwh = dinh + conv_s1_pad_size(s);
+  float* wh = dwh + (size_t)s.OC * 9 * s.C;
   const bool transposed = dw_transposed(s);
   const float* rows[kMaxTaps];
 
-  // Weight and bias gradients, image by image.
-  const bool sparse = pooled && pooled_wgrad_fits(s);
-  if (sparse && N > 0) {
+  // From the pooled gradient (the model's conv2): only each window's maximum carries
+  // gradient, so all three gradients come from those positions; dout is not read.
+  if (pooled && conv_pooled_backward_fits(s)) {
     const int PH = s.OH() / 2, PW = s.OW() / 2;
     const size_t plane = ps / s.C, pg = (size_t)s.OC * PH * PW;
     std::memset(dwh, 0, sizeof(float) * s.OC * 9 * s.C);
+    for (int oc = 0; oc < s.OC; ++oc)
+      for (int c = 0; c < s.C; ++c)
+        for (int t = 0; t < 9; ++t) wh[((size_t)oc * 9 + t) * s.C + c] = w[((size_t)oc * s.C + c) * 9 + t];
     for (int n = 0; n < N; ++n) {
+      const float* g = pooled->g + n * pg;
+      const int32_t* ix = pooled->idx + n * pg;
+      for (int oc = 0; oc < s.OC; ++oc)
+        for (int i = 0; i < PH * PW; ++i)
+          if (ix[(size_t)oc * PH * PW + i] < 4) db[oc] += g[(size_t)oc * PH * PW + i];
       transpose_f32(padh, s.C, pad + n * ps, (int)plane, s.C, (int)plane);
-      conv3x3_wgrad_pooled_f32(dwh, padh, Wp, s.C, pooled->g + n * pg, pooled->idx + n * pg, s.OC, PH, PW);
+      conv3x3_wgrad_pooled_f32(dwh, padh, Wp, s.C, g, ix, s.OC, PH, PW);
+      if (!dinp) continue;
+      std::memset(dinh, 0, sizeof(float) * plane * s.C);
+      conv3x3_dgrad_pooled_f32(dinh, Wp, s.C, wh, g, ix, s.OC, PH, PW);
+      for (int y = 0; y < s.H; ++y)  // interior, channels first
+        transpose_f32(dinp + n * isz + (size_t)y * s.W, s.H * s.W,
+                      dinh + ((size_t)(y + s.pad) * Wp + s.pad) * s.C, s.C, s.W, s.C);
     }
     for (int oc = 0; oc < s.OC; ++oc)
       for (int c = 0; c < s.C; ++c)
         for (int t = 0; t < 9; ++t) dw[((size_t)oc * s.C + c) * 9 + t] += dwh[((size_t)oc * 9 + t) * s.C + c];
+    return;
   }
   for (int n = 0; n < N; ++n) {
     const float* d = dout + n * osz;
     // db and dw: junk columns of dout are zero, so they contribute nothing.
     for (int oc = 0; oc < s.OC; ++oc) db[oc] += sum_f32(d + (size_t)oc * P, P);
-    if (sparse) continue;
     tap_rows(rows, pad + n * ps, s);
     if (transposed) {
       transpose_f32(doutT, s.OC, d, P, s.OC, P);
@@ -305,7 +321,7 @@ void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, flo
       gemm_nt_rows_f32(s.OC, K, P, d, P, rows, dw, K, /*acc=*/true);
     }
   }
-  if (transposed && !sparse && N > 0)
+  if (transposed && N > 0)
     for (int oc = 0; oc < s.OC; ++oc)
       for (int k = 0; k < K; ++k) dw[(size_t)oc * K + k] += dwT[(size_t)k * s.OC + oc];
   if (!dinp) return;

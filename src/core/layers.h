@@ -63,13 +63,15 @@ void conv2d_s1_forward(float* out, float* pad, float* scratch, const float* inp,
 // written unless null. scratch: conv_s1_backward_scratch(s) floats.
 size_t conv_s1_backward_scratch(const ConvShape& s);
 // `pooled` (optional): when the conv's output went through relu_maxpool2x2, the pooled
-// gradient g [N, OC, OH/2, OW/2] and the windows' indices. 3x3 kernels over C % 4 == 0
-// channels then take the weight gradient from the windows' maxima only
-// (conv3x3_wgrad_pooled_f32): 3/4 of dout is zero.
+// gradient g [N, OC, OH/2, OW/2] and the windows' indices. Where
+// conv_pooled_backward_fits (3x3, C % 4 == 0, even output), all three gradients then
+// come from the windows' maxima only (conv3x3_{w,d}grad_pooled_f32: 3/4 of dout is
+// zero) and dout is not read (may be null): the pool's backward is folded in.
 struct PooledGrad {
   const float* g;
   const int32_t* idx;
 };
+bool conv_pooled_backward_fits(const ConvShape& s);  // where `pooled` is used
 void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, float* scratch,
                         const float* dout, const float* w, int N, const ConvShape& s,
                         const PooledGrad* pooled = nullptr);

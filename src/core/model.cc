@@ -57,6 +57,7 @@ void Workspace::reserve(const ModelSpec& m, int n) {
   c1.assign(n * a1n, 0.f);
   p1.assign(n * p1n, 0.f);
   c2.assign(n * a2n, 0.f);
+  if (!conv_pooled_backward_fits(m.conv2)) dc2.assign(n * a2n, 0.f);
   p2.assign(n * (size_t)m.flat, 0.f);
   logits.assign(n * (size_t)m.classes, 0.f);
   probs.assign(n * (size_t)m.classes, 0.f);
@@ -64,7 +65,6 @@ void Workspace::reserve(const ModelSpec& m, int n) {
   i2.assign(n * (size_t)m.flat, 0);
   dlogits.assign(n * (size_t)m.classes, 0.f);
   dp2.assign(n * (size_t)m.flat, 0.f);
-  dc2.assign(n * a2n, 0.f);
   dp1.assign(n * p1n, 0.f);
   dc1.assign(n * a1n, 0.f);
 }
@@ -93,9 +93,9 @@ void set_layer_profile(LayerProfile* p) { g_profile = p; }
 
 const char* const LayerProfile::kNames[LayerProfile::kStages] = {
     "conv1 forward",  "relu+pool1 forward", "conv2 forward",  "relu+pool2 forward",
-    "fc1 forward",    "softmax xent",       "fc1 backward",   "relu+pool2 backward",
-    "conv2 backward", "relu+pool1 backward", "conv1 backward", "data (u8->f32)",
-    "grad reduce",    "adam"};
+    "fc1 forward",    "softmax xent",       "fc1 backward",
+    "conv2 backward",  // with relu+pool2's backward folded in (layers.h: PooledGrad)
+    "relu+pool1 backward", "conv1 backward", "data (u8->f32)", "grad reduce", "adam"};
 
 namespace {
 // The convolution layers run on groups of kGroup images at a time (all layers for one
@@ -158,16 +158,23 @@ double model_forward_backward(const ModelSpec& m, Workspace& ws, const float* pa
   { ProfileScope t(6); linear_backward(ws.dp2.data(), dfw, dfb, ws.dlogits.data(), ws.p2.data(), w.fw, N, m.flat, m.classes); }
   for (int n0 = 0; n0 < N; n0 += kGroup) {
     const int G = std::min(kGroup, N - n0);
-    float* dc2 = ws.dc2.data() + n0 * z.c2;
     float* dp1 = ws.dp1.data() + n0 * z.p1;
     float* dc1 = ws.dc1.data() + n0 * z.c1;
-    { ProfileScope t(7); relu_maxpool2x2_backward_f32(dc2, ws.dp2.data() + n0 * z.p2, ws.i2.data() + n0 * z.p2, (size_t)G * m.conv2.OC, m.conv2.OH(), m.conv2.OW(), conv_s1_row(m.conv2)); }
-    // conv2's weight gradient from the pooled gradient: only the windows' maxima.
+    // pool2's backward is folded into conv2's where it fits (the seed CNN): its
+    // gradients come straight from the pooled gradient and the windows' maxima.
     const PooledGrad pooled{ws.dp2.data() + n0 * z.p2, ws.i2.data() + n0 * z.p2};
-    { ProfileScope t(8); conv2d_s1_backward(dp1, dc2w, dc2b, ws.pad2.data() + n0 * z.pad2, cs, dc2, w.c2w, G, m.conv2, &pooled); }
-    { ProfileScope t(9); relu_maxpool2x2_backward_f32(dc1, dp1, ws.i1.data() + n0 * z.p1, (size_t)G * m.conv1.OC, m.conv1.OH(), m.conv1.OW(), conv_s1_row(m.conv1)); }
+    if (conv_pooled_backward_fits(m.conv2)) {
+      ProfileScope t(7);
+      conv2d_s1_backward(dp1, dc2w, dc2b, ws.pad2.data() + n0 * z.pad2, cs, nullptr, w.c2w, G, m.conv2, &pooled);
+    } else {
+      ProfileScope t(7);
+      float* dc2 = ws.dc2.data() + n0 * z.c2;
+      relu_maxpool2x2_backward_f32(dc2, pooled.g, pooled.idx, (size_t)G * m.conv2.OC, m.conv2.OH(), m.conv2.OW(), conv_s1_row(m.conv2));
+      conv2d_s1_backward(dp1, dc2w, dc2b, ws.pad2.data() + n0 * z.pad2, cs, dc2, w.c2w, G, m.conv2);
+    }
+    { ProfileScope t(8); relu_maxpool2x2_backward_f32(dc1, dp1, ws.i1.data() + n0 * z.p1, (size_t)G * m.conv1.OC, m.conv1.OH(), m.conv1.OW(), conv_s1_row(m.conv1)); }
     // conv1 is the first layer: no input gradient.
-    { ProfileScope t(10); conv2d_s1_backward(nullptr, dc1w, dc1b, ws.pad1.data() + n0 * z.pad1, cs, dc1, w.c1w, G, m.conv1); }
+    { ProfileScope t(9); conv2d_s1_backward(nullptr, dc1w, dc1b, ws.pad1.data() + n0 * z.pad1, cs, dc1, w.c1w, G, m.conv1); }
   }
   return loss;
 }

@@ -562,6 +562,33 @@ void conv3x3_wgrad_pooled_f32(float* dw, const float* in, int ld, int C, const f
   }
 }
 
+void conv3x3_dgrad_pooled_f32(float* din, int ld, int C, const float* w, const float* g,
+                              const int32_t* idx, int OC, int PH, int PW) {
+  const D4 d;
+  const size_t cs = (size_t)C, rs = (size_t)ld * C;
+  for (int oc = 0; oc < OC; ++oc) {
+    const float* go = g + (size_t)oc * PH * PW;
+    const int32_t* io = idx + (size_t)oc * PH * PW;
+    for (int q = 0; q < C; q += 4) {  // 4 channels at a time: 9 weight vectors in registers
+      decltype(hn::Zero(d)) wv[9];
+      for (int t = 0; t < 9; ++t) wv[t] = hn::LoadU(d, w + ((size_t)oc * 9 + t) * C + q);
+      for (int wi = 0; wi < PH * PW; ++wi) {
+        const int k = io[wi];
+        if (k > 3) continue;  // ReLU cut the window
+        const int py = wi / PW, px = wi - py * PW;
+        const size_t p = (size_t)(2 * py + (k >> 1)) * ld + 2 * px + (k & 1);
+        float* x = din + p * cs + q;
+        const auto gv = hn::Set(d, go[wi]);
+        for (int kh = 0; kh < 3; ++kh)
+          for (int kw = 0; kw < 3; ++kw) {
+            float* xt = x + kh * rs + kw * cs;
+            hn::StoreU(hn::MulAdd(gv, wv[kh * 3 + kw], hn::LoadU(d, xt)), d, xt);
+          }
+      }
+    }
+  }
+}
+
 float sum_f32(const float* x, size_t n) {
   const D4 d;
   auto s0 = hn::Zero(d), s1 = hn::Zero(d);

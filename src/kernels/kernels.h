@@ -74,6 +74,12 @@ void winograd_output_f32(float* out, int out_ld, size_t out_plane, const float* 
 void conv3x3_wgrad_pooled_f32(float* dw, const float* in, int ld, int C, const float* g,
                               const int32_t* idx, int OC, int PH, int PW);
 
+// Input gradient of the same convolution from the same windows: for each maximum,
+//   din[(p + kh * ld + kw) * C + c] += g * w[oc, kh * 3 + kw, c]
+// into the padded input gradient, channels last (its pad positions collect junk).
+void conv3x3_dgrad_pooled_f32(float* din, int ld, int C, const float* w, const float* g,
+                              const int32_t* idx, int OC, int PH, int PW);
+
 // dst[cols, rows] = src[rows, cols]^T (leading dimensions ldd, lds).
 void transpose_f32(float* dst, int ldd, const float* src, int lds, int rows, int cols);
 
