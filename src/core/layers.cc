@@ -240,8 +240,8 @@ static inline int s1_margin(const ConvShape& s) { return (s.KH - 1) * conv_s1_ro
 static inline bool dw_transposed(const ConvShape& s) { return s.OC % 16 == 0; }
 
 bool conv_pooled_backward_fits(const ConvShape& s) {
-  return s.KH == 3 && s.KW == 3 && s.stride == 1 && s.C % 4 == 0 && s.OH() % 2 == 0 &&
-         s.OW() % 2 == 0;
+  return s.KH == 3 && s.KW == 3 && s.stride == 1 && (s.C == 1 || s.C % 4 == 0) &&
+         s.OH() % 2 == 0 && s.OW() % 2 == 0;
 }
 
 size_t conv_s1_backward_scratch(const ConvShape& s) {
@@ -295,8 +295,10 @@ void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, flo
       for (int oc = 0; oc < s.OC; ++oc)
         for (int i = 0; i < PH * PW; ++i)
           if (ix[(size_t)oc * PH * PW + i] < 4) db[oc] += g[(size_t)oc * PH * PW + i];
-      transpose_f32(padh, s.C, pad + n * ps, (int)plane, s.C, (int)plane);
-      conv3x3_wgrad_pooled_f32(dwh, padh, Wp, s.C, g, ix, s.OC, PH, PW);
+      // Channels last (with one channel, the padded plane already is).
+      const float* in = pad + n * ps;
+      if (s.C > 1) transpose_f32(padh, s.C, in, (int)plane, s.C, (int)plane), in = padh;
+      conv3x3_wgrad_pooled_f32(dwh, in, Wp, s.C, g, ix, s.OC, PH, PW);
       if (!dinp) continue;
       std::memset(dinh, 0, sizeof(float) * plane * s.C);
       conv3x3_dgrad_pooled_f32(dinh, Wp, s.C, wh, g, ix, s.OC, PH, PW);

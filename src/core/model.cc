@@ -66,7 +66,7 @@ void Workspace::reserve(const ModelSpec& m, int n) {
   dlogits.assign(n * (size_t)m.classes, 0.f);
   dp2.assign(n * (size_t)m.flat, 0.f);
   dp1.assign(n * p1n, 0.f);
-  dc1.assign(n * a1n, 0.f);
+  if (!conv_pooled_backward_fits(m.conv1)) dc1.assign(n * a1n, 0.f);
 }
 
 void init_params(const ModelSpec& m, float* params, uint64_t seed) {
@@ -91,11 +91,12 @@ LayerProfile* g_profile = nullptr;
 void set_layer_profile(LayerProfile* p) { g_profile = p; }
 
 
+// Each conv's backward stage includes its relu+pool's backward (folded in, or run
+// just before it where the folded form does not fit: layers.h, PooledGrad).
 const char* const LayerProfile::kNames[LayerProfile::kStages] = {
     "conv1 forward",  "relu+pool1 forward", "conv2 forward",  "relu+pool2 forward",
-    "fc1 forward",    "softmax xent",       "fc1 backward",
-    "conv2 backward",  // with relu+pool2's backward folded in (layers.h: PooledGrad)
-    "relu+pool1 backward", "conv1 backward", "data (u8->f32)", "grad reduce", "adam"};
+    "fc1 forward",    "softmax xent",       "fc1 backward",   "conv2 backward",
+    "conv1 backward", "data (u8->f32)",     "grad reduce",    "adam"};
 
 namespace {
 // The convolution layers run on groups of kGroup images at a time (all layers for one
@@ -159,7 +160,6 @@ double model_forward_backward(const ModelSpec& m, Workspace& ws, const float* pa
   for (int n0 = 0; n0 < N; n0 += kGroup) {
     const int G = std::min(kGroup, N - n0);
     float* dp1 = ws.dp1.data() + n0 * z.p1;
-    float* dc1 = ws.dc1.data() + n0 * z.c1;
     // pool2's backward is folded into conv2's where it fits (the seed CNN): its
     // gradients come straight from the pooled gradient and the windows' maxima.
     const PooledGrad pooled{ws.dp2.data() + n0 * z.p2, ws.i2.data() + n0 * z.p2};
@@ -172,9 +172,17 @@ double model_forward_backward(const ModelSpec& m, Workspace& ws, const float* pa
       relu_maxpool2x2_backward_f32(dc2, pooled.g, pooled.idx, (size_t)G * m.conv2.OC, m.conv2.OH(), m.conv2.OW(), conv_s1_row(m.conv2));
       conv2d_s1_backward(dp1, dc2w, dc2b, ws.pad2.data() + n0 * z.pad2, cs, dc2, w.c2w, G, m.conv2);
     }
-    { ProfileScope t(8); relu_maxpool2x2_backward_f32(dc1, dp1, ws.i1.data() + n0 * z.p1, (size_t)G * m.conv1.OC, m.conv1.OH(), m.conv1.OW(), conv_s1_row(m.conv1)); }
-    // conv1 is the first layer: no input gradient.
-    { ProfileScope t(9); conv2d_s1_backward(nullptr, dc1w, dc1b, ws.pad1.data() + n0 * z.pad1, cs, dc1, w.c1w, G, m.conv1); }
+    // conv1 is the first layer: no input gradient. pool1's backward is folded in too.
+    const PooledGrad pooled1{dp1, ws.i1.data() + n0 * z.p1};
+    if (conv_pooled_backward_fits(m.conv1)) {
+      ProfileScope t(8);
+      conv2d_s1_backward(nullptr, dc1w, dc1b, ws.pad1.data() + n0 * z.pad1, cs, nullptr, w.c1w, G, m.conv1, &pooled1);
+    } else {
+      ProfileScope t(8);
+      float* dc1 = ws.dc1.data() + n0 * z.c1;
+      relu_maxpool2x2_backward_f32(dc1, dp1, pooled1.idx, (size_t)G * m.conv1.OC, m.conv1.OH(), m.conv1.OW(), conv_s1_row(m.conv1));
+      conv2d_s1_backward(nullptr, dc1w, dc1b, ws.pad1.data() + n0 * z.pad1, cs, dc1, w.c1w, G, m.conv1);
+    }
   }
   return loss;
 }

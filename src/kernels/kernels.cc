@@ -539,6 +539,33 @@ void conv3x3_wgrad_pooled_f32(float* dw, const float* in, int ld, int C, const f
                               const int32_t* idx, int OC, int PH, int PW) {
   const D4 d;
   const size_t cs = (size_t)C, rs = (size_t)ld * C;  // tap steps: one column, one row
+  if (C == 1) {
+    // One channel (conv1): a kernel row's 3 taps are 3 neighbouring floats, so lanes
+    // 0-2 of one load per row; lane 3 reads the next float (inside the padded plane)
+    // and is dropped.
+    for (int oc = 0; oc < OC; ++oc) {
+      const float* go = g + (size_t)oc * PH * PW;
+      const int32_t* io = idx + (size_t)oc * PH * PW;
+      auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d);
+      for (int w = 0; w < PH * PW; ++w) {
+        const int k = io[w];
+        if (k > 3) continue;
+        const int py = w / PW, px = w - py * PW;
+        const float* x = in + (size_t)(2 * py + (k >> 1)) * ld + 2 * px + (k & 1);
+        const auto gv = hn::Set(d, go[w]);
+        a0 = hn::MulAdd(gv, hn::LoadU(d, x), a0);
+        a1 = hn::MulAdd(gv, hn::LoadU(d, x + ld), a1);
+        a2 = hn::MulAdd(gv, hn::LoadU(d, x + 2 * ld), a2);
+      }
+      HWY_ALIGN float t[3][4];
+      hn::Store(a0, d, t[0]);
+      hn::Store(a1, d, t[1]);
+      hn::Store(a2, d, t[2]);
+      for (int kh = 0; kh < 3; ++kh)
+        for (int kw = 0; kw < 3; ++kw) dw[(size_t)oc * 9 + kh * 3 + kw] += t[kh][kw];
+    }
+    return;
+  }
   for (int oc = 0; oc < OC; ++oc) {
     const float* go = g + (size_t)oc * PH * PW;
     const int32_t* io = idx + (size_t)oc * PH * PW;
@@ -566,6 +593,19 @@ void conv3x3_dgrad_pooled_f32(float* din, int ld, int C, const float* w, const f
                               const int32_t* idx, int OC, int PH, int PW) {
   const D4 d;
   const size_t cs = (size_t)C, rs = (size_t)ld * C;
+  if (C == 1) {  // scalar: no model layer needs it (conv1 has no input gradient)
+    for (int oc = 0; oc < OC; ++oc)
+      for (int wi = 0; wi < PH * PW; ++wi) {
+        const int k = idx[(size_t)oc * PH * PW + wi];
+        if (k > 3) continue;
+        const int py = wi / PW, px = wi - py * PW;
+        float* x = din + (size_t)(2 * py + (k >> 1)) * ld + 2 * px + (k & 1);
+        const float gv = g[(size_t)oc * PH * PW + wi];
+        for (int kh = 0; kh < 3; ++kh)
+          for (int kw = 0; kw < 3; ++kw) x[kh * ld + kw] += gv * w[(size_t)oc * 9 + kh * 3 + kw];
+      }
+    return;
+  }
   for (int oc = 0; oc < OC; ++oc) {
     const float* go = g + (size_t)oc * PH * PW;
     const int32_t* io = idx + (size_t)oc * PH * PW;

@@ -68,7 +68,8 @@ void winograd_output_f32(float* out, int out_ld, size_t out_plane, const float* 
 // gradient, so over the PH x PW windows of plane oc with idx < 4 (4: cut by ReLU),
 //   dw[oc, kh * 3 + kw, c] += g * in[(p + kh * ld + kw) * C + c],
 // p = (2 py + idx / 2) * ld + 2 px + idx % 2, the maximum's position in rows of ld.
-// `in` is the padded input with channels last; C a multiple of 4. A quarter of the
+// `in` is the padded input with channels last; C = 1 or a multiple of 4 (C = 1 reads
+// one float past a kernel row: the padded plane's slack). A quarter of the
 // products of the dense GEMM (3/4 of the conv's output gradient is zero), fewer
 // still where ReLU cut windows.
 void conv3x3_wgrad_pooled_f32(float* dw, const float* in, int ld, int C, const float* g,

@@ -351,11 +351,12 @@ TEST(LayersVsReference, Conv2dStride1ShiftedGemm) {
 // backward folded in): dw, db and dinp from the windows' maxima only must equal the
 // dense path's from the unpooled dout (up to summation order), with windows cut by
 // ReLU and zero gradients among them. dout is not read (null). Shapes: 4..16
-// channels, odd pooled grids, the model's conv2.
+// channels, one channel (conv1's lane trick), odd pooled grids, the model's convs.
 TEST(LayersVsReference, Conv2dStride1PooledWeightGradient) {
   ref::Rng rng(34);
   for (const ConvShape& s : {ConvShape{4, 6, 8, 3, 3, 3, 1, 1}, ConvShape{8, 10, 6, 5, 3, 3, 1, 1},
-                             ConvShape{12, 4, 4, 2, 3, 3, 1, 1}, wt::ModelSpec::SeedCnn().conv2}) {
+                             ConvShape{12, 4, 4, 2, 3, 3, 1, 1}, ConvShape{1, 6, 10, 3, 3, 3, 1, 1},
+                             wt::ModelSpec::SeedCnn().conv1, wt::ModelSpec::SeedCnn().conv2}) {
     const int N = 3, Wp = wt::conv_s1_row(s), OH = s.OH(), OW = s.OW(), PH = OH / 2, PW = OW / 2;
     const std::string name = "pooled " + conv_name(s, N);
     std::vector<float> x((size_t)N * s.C * s.H * s.W), w(s.weight_size()), b(s.OC);
