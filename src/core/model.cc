@@ -119,6 +119,24 @@ struct Sizes {
 };
 }  // namespace
 
+namespace {
+// A convolution's backward together with its relu+pool's: folded into one where
+// conv_pooled_backward_fits (the gradients come from the pooled gradient and the
+// windows' maxima), else the pool's backward into dconv[off..] first.
+void conv_pool_backward(const ConvShape& s, float* dinp, float* dw, float* db, const float* pad,
+                        float* scratch, const float* w, const PooledGrad& pooled,
+                        std::vector<float>& dconv, size_t off, int G, int stage) {
+  ProfileScope t(stage);
+  if (conv_pooled_backward_fits(s)) {
+    conv2d_s1_backward(dinp, dw, db, pad, scratch, nullptr, w, G, s, &pooled);
+    return;
+  }
+  float* d = dconv.data() + off;
+  relu_maxpool2x2_backward_f32(d, pooled.g, pooled.idx, (size_t)G * s.OC, s.OH(), s.OW(), conv_s1_row(s));
+  conv2d_s1_backward(dinp, dw, db, pad, scratch, d, w, G, s);
+}
+}  // namespace
+
 void model_forward(const ModelSpec& m, Workspace& ws, const float* params, int N) {
   const Views w = views(m, params);
   const Sizes z(m);
@@ -160,29 +178,12 @@ double model_forward_backward(const ModelSpec& m, Workspace& ws, const float* pa
   for (int n0 = 0; n0 < N; n0 += kGroup) {
     const int G = std::min(kGroup, N - n0);
     float* dp1 = ws.dp1.data() + n0 * z.p1;
-    // pool2's backward is folded into conv2's where it fits (the seed CNN): its
-    // gradients come straight from the pooled gradient and the windows' maxima.
-    const PooledGrad pooled{ws.dp2.data() + n0 * z.p2, ws.i2.data() + n0 * z.p2};
-    if (conv_pooled_backward_fits(m.conv2)) {
-      ProfileScope t(7);
-      conv2d_s1_backward(dp1, dc2w, dc2b, ws.pad2.data() + n0 * z.pad2, cs, nullptr, w.c2w, G, m.conv2, &pooled);
-    } else {
-      ProfileScope t(7);
-      float* dc2 = ws.dc2.data() + n0 * z.c2;
-      relu_maxpool2x2_backward_f32(dc2, pooled.g, pooled.idx, (size_t)G * m.conv2.OC, m.conv2.OH(), m.conv2.OW(), conv_s1_row(m.conv2));
-      conv2d_s1_backward(dp1, dc2w, dc2b, ws.pad2.data() + n0 * z.pad2, cs, dc2, w.c2w, G, m.conv2);
-    }
-    // conv1 is the first layer: no input gradient. pool1's backward is folded in too.
-    const PooledGrad pooled1{dp1, ws.i1.data() + n0 * z.p1};
-    if (conv_pooled_backward_fits(m.conv1)) {
-      ProfileScope t(8);
-      conv2d_s1_backward(nullptr, dc1w, dc1b, ws.pad1.data() + n0 * z.pad1, cs, nullptr, w.c1w, G, m.conv1, &pooled1);
-    } else {
-      ProfileScope t(8);
-      float* dc1 = ws.dc1.data() + n0 * z.c1;
-      relu_maxpool2x2_backward_f32(dc1, dp1, pooled1.idx, (size_t)G * m.conv1.OC, m.conv1.OH(), m.conv1.OW(), conv_s1_row(m.conv1));
-      conv2d_s1_backward(nullptr, dc1w, dc1b, ws.pad1.data() + n0 * z.pad1, cs, dc1, w.c1w, G, m.conv1);
-    }
+    // Each conv's backward takes its relu+pool's backward along (layers.h, PooledGrad).
+    conv_pool_backward(m.conv2, dp1, dc2w, dc2b, ws.pad2.data() + n0 * z.pad2, cs, w.c2w,
+                       {ws.dp2.data() + n0 * z.p2, ws.i2.data() + n0 * z.p2}, ws.dc2, n0 * z.c2, G, 7);
+    // conv1 is the first layer: no input gradient.
+    conv_pool_backward(m.conv1, nullptr, dc1w, dc1b, ws.pad1.data() + n0 * z.pad1, cs, w.c1w,
+                       {dp1, ws.i1.data() + n0 * z.p1}, ws.dc1, n0 * z.c1, G, 8);
   }
   return loss;
 }

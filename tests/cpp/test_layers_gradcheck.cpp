@@ -347,12 +347,12 @@ TEST(LayersVsReference, Conv2dStride1ShiftedGemm) {
   }
 }
 
-// conv2d_s1_backward given the pooled gradient (the model's conv2, with pool2's
-// backward folded in): dw, db and dinp from the windows' maxima only must equal the
-// dense path's from the unpooled dout (up to summation order), with windows cut by
-// ReLU and zero gradients among them. dout is not read (null). Shapes: 4..16
-// channels, one channel (conv1's lane trick), odd pooled grids, the model's convs.
-TEST(LayersVsReference, Conv2dStride1PooledWeightGradient) {
+// conv2d_s1_backward given the pooled gradient (the model's convs, with their pool's
+// backward folded in): dw, db and dinp from the windows' maxima only must match the
+// reference's dense backward of the unpooled dout, with windows cut by ReLU and zero
+// gradients among them. dout is not read (null). Shapes: 4..16 channels, one channel
+// (conv1's lane trick), odd pooled grids, the model's convs.
+TEST(LayersVsReference, Conv2dStride1PooledBackward) {
   ref::Rng rng(34);
   for (const ConvShape& s : {ConvShape{4, 6, 8, 3, 3, 3, 1, 1}, ConvShape{8, 10, 6, 5, 3, 3, 1, 1},
                              ConvShape{12, 4, 4, 2, 3, 3, 1, 1}, ConvShape{1, 6, 10, 3, 3, 3, 1, 1},
@@ -393,6 +393,11 @@ TEST(LayersVsReference, Conv2dStride1PooledWeightGradient) {
     ref::expect_close(name + " dw", dw.data(), dw_r.data(), dw.size(), 1e-5);
     ref::expect_close(name + " db", db.data(), db_r.data(), db.size(), 1e-5);
     ref::expect_close(name + " dinp", dx.data(), dx_r.data(), dx.size(), 1e-5);
+    std::vector<float> dw2 = dw0, db2 = db0;  // dinp = null (conv1): same weight gradients
+    wt::conv2d_s1_backward(nullptr, dw2.data(), db2.data(), pad.data(), scratch.data(), nullptr,
+                           w.data(), N, s, &pg);
+    EXPECT_EQ(dw2, dw) << name;
+    EXPECT_EQ(db2, db) << name;
     if (HasFailure()) return;
   }
 }
