@@ -61,8 +61,15 @@ async function waitForStep(min, timeout = 30_000) {
   return page.evaluate(() => window.wasmTrainer.step);
 }
 
+/** Waits for the state, and for the status line to have rendered it (its step count
+ *  is drawn on the next frame, after the event that changed the state). */
 async function waitForState(state, timeout = 30_000) {
-  await waitFor(`state "${state}"`, (s) => window.wasmTrainer?.state === s, state, timeout);
+  await waitFor(`state "${state}" (rendered)`, (s) => {
+    const w = window.wasmTrainer;
+    if (w?.state !== s) return false;
+    const m = document.querySelector('[data-testid=status]')?.textContent.match(/\bstep (\d+)\//);
+    return !m || Number(m[1]) === w.step;
+  }, state, timeout);
 }
 
 async function shot(name) {
