@@ -178,9 +178,12 @@ void winograd_weights(float* U, const float* w, int cout, int cin, bool adjoint)
 // A group of G <= kWinoGroup images: out planes (cout per image) = U (*) padded input
 // planes (cin per image), bias added. Image g reads in + g * in_image and writes
 // out + g * out_image.
-void winograd_conv(float* out, int out_ld, size_t out_plane, size_t out_image, const float* in,
-                   int in_ld, size_t in_plane, size_t in_image, int G, const float* U,
-                   const float* bias, int cin, int cout, int TH, int TW, float* scratch) {
+// The Winograd GEMMs of a group; image g's M (row stride ldt) then goes to
+// output(g, M + g * T, ldt).
+template <class Output>
+void winograd_group(const float* in, int in_ld, size_t in_plane, size_t in_image, int G,
+                    const float* U, int cin, int cout, int TH, int TW, float* scratch,
+                    Output output) {
   const int T = TH * TW, ldt = kWinoGroup * T;
   float* V = scratch;
   float* M = V + (size_t)16 * cin * ldt;
@@ -189,9 +192,15 @@ void winograd_conv(float* out, int out_ld, size_t out_plane, size_t out_image, c
   for (int xi = 0; xi < 16; ++xi)
     gemm_nn_f32(cout, G * T, cin, U + (size_t)xi * cout * cin, cin, V + (size_t)xi * cin * ldt,
                 ldt, M + (size_t)xi * cout * ldt, ldt, /*acc=*/false);
-  for (int g = 0; g < G; ++g)
-    winograd_output_f32(out + g * out_image, out_ld, out_plane, M + (size_t)g * T, ldt, bias,
-                        cout, TH, TW);
+  for (int g = 0; g < G; ++g) output(g, M + (size_t)g * T, ldt);
+}
+void winograd_conv(float* out, int out_ld, size_t out_plane, size_t out_image, const float* in,
+                   int in_ld, size_t in_plane, size_t in_image, int G, const float* U,
+                   const float* bias, int cin, int cout, int TH, int TW, float* scratch) {
+  winograd_group(in, in_ld, in_plane, in_image, G, U, cin, cout, TH, TW, scratch,
+                 [&](int g, const float* M, int ldt) {
+                   winograd_output_f32(out + g * out_image, out_ld, out_plane, M, ldt, bias, cout, TH, TW);
+                 });
 }
 }  // namespace
 
@@ -223,6 +232,26 @@ void conv2d_s1_forward(float* out, float* pad, float* scratch, const float* inp,
     for (int oc = 0; oc < s.OC; ++oc)
       for (int p = 0; p < P; ++p) o[(size_t)oc * P + p] = b[oc];
     gemm_nn_rows_f32(s.OC, P, K, w, K, rows, o, P, /*acc=*/true);
+  }
+}
+
+bool conv_relu_pool_fused(const ConvShape& s) { return conv_winograd_applies(s); }
+
+void conv2d_s1_relu_pool_forward(float* pooled, int32_t* idx, float* pad, float* scratch,
+                                 const float* inp, const float* w, const float* b, int N,
+                                 const ConvShape& s) {
+  const int Wp = conv_s1_row(s), TH = s.OH() / 2, TW = s.OW() / 2;
+  const size_t ps = conv_s1_pad_size(s), isz = (size_t)s.C * s.H * s.W;
+  const size_t pz = (size_t)s.OC * TH * TW, plane = (size_t)(s.H + 2 * s.pad + 1) * Wp;
+  winograd_weights(scratch, w, s.OC, s.C, /*adjoint=*/false);
+  for (int n0 = 0; n0 < N; n0 += kWinoGroup) {
+    const int G = std::min(kWinoGroup, N - n0);
+    for (int n = n0; n < n0 + G; ++n) pad_image(pad + n * ps, inp + n * isz, s);
+    winograd_group(pad + n0 * ps, Wp, plane, ps, G, scratch, s.C, s.OC, TH, TW,
+                   scratch + (size_t)16 * s.OC * s.C, [&](int g, const float* M, int ldt) {
+                     const size_t o = (n0 + g) * pz;
+                     winograd_output_relu_pool_f32(pooled + o, idx + o, M, ldt, b, s.OC, TH, TW);
+                   });
   }
 }
 

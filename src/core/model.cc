@@ -56,7 +56,7 @@ void Workspace::reserve(const ModelSpec& m, int n) {
   x.assign(n * in, 0.f);
   c1.assign(n * a1n, 0.f);
   p1.assign(n * p1n, 0.f);
-  c2.assign(n * a2n, 0.f);
+  if (!conv_relu_pool_fused(m.conv2)) c2.assign(n * a2n, 0.f);
   if (!conv_pooled_backward_fits(m.conv2)) dc2.assign(n * a2n, 0.f);
   p2.assign(n * (size_t)m.flat, 0.f);
   logits.assign(n * (size_t)m.classes, 0.f);
@@ -91,12 +91,13 @@ LayerProfile* g_profile = nullptr;
 void set_layer_profile(LayerProfile* p) { g_profile = p; }
 
 
-// Each conv's backward stage includes its relu+pool's backward (folded in, or run
-// just before it where the folded form does not fit: layers.h, PooledGrad).
+// conv2's forward stage includes its ReLU and pool (fused, or run just after it where
+// they do not fuse); each conv's backward stage includes its relu+pool's backward
+// (folded in, or run just before it: layers.h, PooledGrad).
 const char* const LayerProfile::kNames[LayerProfile::kStages] = {
-    "conv1 forward",  "relu+pool1 forward", "conv2 forward",  "relu+pool2 forward",
-    "fc1 forward",    "softmax xent",       "fc1 backward",   "conv2 backward",
-    "conv1 backward", "data (u8->f32)",     "grad reduce",    "adam"};
+    "conv1 forward",  "relu+pool1 forward", "conv2 forward", "fc1 forward",
+    "softmax xent",   "fc1 backward",       "conv2 backward", "conv1 backward",
+    "data (u8->f32)", "grad reduce",        "adam"};
 
 namespace {
 // The convolution layers run on groups of kGroup images at a time (all layers for one
@@ -148,14 +149,24 @@ void model_forward(const ModelSpec& m, Workspace& ws, const float* params, int N
     const int G = std::min(kGroup, N - n0);
     float* c1 = ws.c1.data() + n0 * z.c1;
     float* p1 = ws.p1.data() + n0 * z.p1;
-    float* c2 = ws.c2.data() + n0 * z.c2;
     { ProfileScope t(0); conv2d_s1_forward(c1, ws.pad1.data() + n0 * z.pad1, cs, ws.x.data() + n0 * z.x, w.c1w, w.c1b, G, m.conv1); }
     { ProfileScope t(1); relu_maxpool2x2_forward_f32(p1, ws.i1.data() + n0 * z.p1, c1, (size_t)G * m.conv1.OC, m.conv1.OH(), m.conv1.OW(), conv_s1_row(m.conv1)); }
-    { ProfileScope t(2); conv2d_s1_forward(c2, ws.pad2.data() + n0 * z.pad2, cs, p1, w.c2w, w.c2b, G, m.conv2); }
-    { ProfileScope t(3); relu_maxpool2x2_forward_f32(ws.p2.data() + n0 * z.p2, ws.i2.data() + n0 * z.p2, c2, (size_t)G * m.conv2.OC, m.conv2.OH(), m.conv2.OW(), conv_s1_row(m.conv2)); }
+    {
+      // conv2 with its ReLU and pool: one pass where they fuse (the seed CNN).
+      ProfileScope t(2);
+      float* p2 = ws.p2.data() + n0 * z.p2;
+      int32_t* i2 = ws.i2.data() + n0 * z.p2;
+      if (conv_relu_pool_fused(m.conv2)) {
+        conv2d_s1_relu_pool_forward(p2, i2, ws.pad2.data() + n0 * z.pad2, cs, p1, w.c2w, w.c2b, G, m.conv2);
+      } else {
+        float* c2 = ws.c2.data() + n0 * z.c2;
+        conv2d_s1_forward(c2, ws.pad2.data() + n0 * z.pad2, cs, p1, w.c2w, w.c2b, G, m.conv2);
+        relu_maxpool2x2_forward_f32(p2, i2, c2, (size_t)G * m.conv2.OC, m.conv2.OH(), m.conv2.OW(), conv_s1_row(m.conv2));
+      }
+    }
   }
   // p2 is [N, 16, 7, 7]: its memory order is already PyTorch's flatten order.
-  { ProfileScope t(4); linear_forward(ws.logits.data(), ws.p2.data(), w.fw, w.fb, N, m.flat, m.classes); }
+  { ProfileScope t(3); linear_forward(ws.logits.data(), ws.p2.data(), w.fw, w.fb, N, m.flat, m.classes); }
 }
 
 double model_forward_backward(const ModelSpec& m, Workspace& ws, const float* params,
@@ -170,20 +181,20 @@ double model_forward_backward(const ModelSpec& m, Workspace& ws, const float* pa
   float *dfw = g + m.params[4].offset, *dfb = g + m.params[5].offset;
   double loss;
   {
-    ProfileScope t(5);
+    ProfileScope t(4);
     loss = softmax_xent_forward(ws.probs.data(), ws.logits.data(), labels, N, m.classes);
     softmax_xent_backward(ws.dlogits.data(), ws.probs.data(), labels, N, m.classes, scale);
   }
-  { ProfileScope t(6); linear_backward(ws.dp2.data(), dfw, dfb, ws.dlogits.data(), ws.p2.data(), w.fw, N, m.flat, m.classes); }
+  { ProfileScope t(5); linear_backward(ws.dp2.data(), dfw, dfb, ws.dlogits.data(), ws.p2.data(), w.fw, N, m.flat, m.classes); }
   for (int n0 = 0; n0 < N; n0 += kGroup) {
     const int G = std::min(kGroup, N - n0);
     float* dp1 = ws.dp1.data() + n0 * z.p1;
     // Each conv's backward takes its relu+pool's backward along (layers.h, PooledGrad).
     conv_pool_backward(m.conv2, dp1, dc2w, dc2b, ws.pad2.data() + n0 * z.pad2, cs, w.c2w,
-                       {ws.dp2.data() + n0 * z.p2, ws.i2.data() + n0 * z.p2}, ws.dc2, n0 * z.c2, G, 7);
+                       {ws.dp2.data() + n0 * z.p2, ws.i2.data() + n0 * z.p2}, ws.dc2, n0 * z.c2, G, 6);
     // conv1 is the first layer: no input gradient.
     conv_pool_backward(m.conv1, nullptr, dc1w, dc1b, ws.pad1.data() + n0 * z.pad1, cs, w.c1w,
-                       {dp1, ws.i1.data() + n0 * z.p1}, ws.dc1, n0 * z.c1, G, 8);
+                       {dp1, ws.i1.data() + n0 * z.p1}, ws.dc1, n0 * z.c1, G, 7);
   }
   return loss;
 }

@@ -53,7 +53,7 @@ void init_params(const ModelSpec& m, float* params, uint64_t seed);
 
 // Seconds spent per layer, accumulated while set (the benchmark's per-layer split).
 struct LayerProfile {
-  static constexpr int kStages = 12;
+  static constexpr int kStages = 11;
   static const char* const kNames[kStages];
   double seconds[kStages] = {};
 };

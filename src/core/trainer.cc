@@ -167,7 +167,7 @@ double Trainer::batch_forward_backward(const uint32_t* idx, int B) {
     const int b0 = c * kChunk, n = std::min(kChunk, B - b0);
     uint8_t* labels = t.chunk_labels_.data() + b0;
     {
-      ProfileScope timer(9);
+      ProfileScope timer(8);
       for (int i = 0; i < n; ++i) {
         const uint32_t k = idx[b0 + i];
         u8_to_f32_div(ws.x.data() + (size_t)i * in, t.train_.pixels() + (size_t)k * in, in, 255.f);
@@ -186,14 +186,14 @@ double Trainer::batch_forward_backward(const uint32_t* idx, int B) {
   batch_correct_ = 0;
   for (int c = 0; c < nchunks; ++c) loss += chunk_loss_[c], batch_correct_ += chunk_correct_[c];
   // Fixed reduction order over chunks: the same sums whatever computed them.
-  ProfileScope timer(10);
+  ProfileScope timer(9);
   std::memcpy(grads_.data(), chunk_grads_[0].data(), sizeof(float) * grads_.size());
   for (int c = 1; c < nchunks; ++c) add_f32(grads_.data(), chunk_grads_[c].data(), grads_.size());
   return loss / B;
 }
 
 void Trainer::adam_step() {
-  ProfileScope timer(11);
+  ProfileScope timer(10);
   TrainerConfig& c = st_.config;
   st_.step += 1;
   // PyTorch computes these in Python doubles and passes them as scalars.

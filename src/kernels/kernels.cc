@@ -352,15 +352,43 @@ inline int32_t window_index(float a, float b, float c, float e, float* m_out) {
   *m_out = keep ? m : 0.f;
   return keep ? i : 4;
 }
+
+// ReLU + max of 4 windows at once, lane by lane: a, b, c, e hold each window's
+// top-left, top-right, bottom-left and bottom-right values. Writes 4 outputs and
+// 4 indices (position of the first maximum, 4 where ReLU cut the window).
+HWY_INLINE void relu_max4(hn::Vec<D4> a, hn::Vec<D4> b, hn::Vec<D4> c, hn::Vec<D4> e, float* out,
+                          int32_t* idx) {
+  const D4 d;
+  const DI4 di;
+  // NaN is rare (training is about to stop): those blocks take the scalar rule.
+  const auto nan = hn::Or(hn::Or(hn::Ne(a, a), hn::Ne(b, b)), hn::Or(hn::Ne(c, c), hn::Ne(e, e)));
+  if (!hn::AllFalse(d, nan)) {
+    HWY_ALIGN float t[4][4];
+    hn::Store(a, d, t[0]);
+    hn::Store(b, d, t[1]);
+    hn::Store(c, d, t[2]);
+    hn::Store(e, d, t[3]);
+    for (int l = 0; l < 4; ++l) idx[l] = window_index(t[0][l], t[1][l], t[2][l], t[3][l], &out[l]);
+    return;
+  }
+  const auto m = hn::Max(hn::Max(a, b), hn::Max(c, e));
+  // First maximum in scan order: test from last to first so earlier ones win.
+  auto i = hn::Set(di, 3);
+  i = hn::IfThenElse(hn::RebindMask(di, hn::Eq(c, m)), hn::Set(di, 2), i);
+  i = hn::IfThenElse(hn::RebindMask(di, hn::Eq(b, m)), hn::Set(di, 1), i);
+  i = hn::IfThenElse(hn::RebindMask(di, hn::Eq(a, m)), hn::Zero(di), i);
+  const auto pos = hn::Gt(m, hn::Zero(d));
+  i = hn::IfThenElse(hn::RebindMask(di, pos), i, hn::Set(di, 4));
+  hn::StoreU(hn::IfThenElseZero(pos, m), d, out);
+  hn::StoreU(i, di, idx);
+}
 }  // namespace
 
 void relu_maxpool2x2_forward_f32(float* out, int32_t* idx, const float* in, size_t planes,
                                  int H, int W, int in_stride) {
   const D4 d;
-  const DI4 di;
   const int OH = H / 2, OW = W / 2;
   if (in_stride == 0) in_stride = W;
-  const auto zero = hn::Zero(d);
   for (size_t pl = 0; pl < planes; ++pl) {
     const float* src = in + pl * H * in_stride;
     float* o = out + pl * OH * OW;
@@ -378,23 +406,7 @@ void relu_maxpool2x2_forward_f32(float* out, int32_t* idx, const float* in, size
         const auto b0 = hn::LoadU(d, bot + 2 * ow), b1 = hn::LoadU(d, bot + 2 * ow + 4);
         const auto a = hn::ConcatEven(d, t1, t0), b = hn::ConcatOdd(d, t1, t0);
         const auto c = hn::ConcatEven(d, b1, b0), e = hn::ConcatOdd(d, b1, b0);
-        // NaN is rare (training is about to stop): those blocks take the scalar rule.
-        const auto nan = hn::Or(hn::Or(hn::Ne(a, a), hn::Ne(b, b)), hn::Or(hn::Ne(c, c), hn::Ne(e, e)));
-        if (!hn::AllFalse(d, nan)) {
-          for (int k = ow; k < ow + 4; ++k)
-            irow[k] = window_index(top[2 * k], top[2 * k + 1], bot[2 * k], bot[2 * k + 1], &orow[k]);
-          continue;
-        }
-        const auto m = hn::Max(hn::Max(a, b), hn::Max(c, e));
-        // First maximum in scan order: test from last to first so earlier ones win.
-        auto i = hn::Set(di, 3);
-        i = hn::IfThenElse(hn::RebindMask(di, hn::Eq(c, m)), hn::Set(di, 2), i);
-        i = hn::IfThenElse(hn::RebindMask(di, hn::Eq(b, m)), hn::Set(di, 1), i);
-        i = hn::IfThenElse(hn::RebindMask(di, hn::Eq(a, m)), hn::Zero(di), i);
-        const auto pos = hn::Gt(m, zero);
-        i = hn::IfThenElse(hn::RebindMask(di, pos), i, hn::Set(di, 4));
-        hn::StoreU(hn::IfThenElseZero(pos, m), d, orow + ow);
-        hn::StoreU(i, di, irow + ow);
+        relu_max4(a, b, c, e, orow + ow, irow + ow);
       }
       if (OW < 4)
         for (int ow = 0; ow < OW; ++ow)
@@ -503,6 +515,35 @@ void winograd_input_f32(float* V, int ldt, const float* in, int in_ld, size_t in
           hn::StoreU(hn::Sub(e[1][nu], e[3][nu]), d, v + (12 + nu) * xs);
         }
       }
+}
+
+// The 2x2 output tiles are exactly the 2x2 pooling windows: ReLU + max-pool straight
+// from the transform, without writing the convolution's output.
+void winograd_output_relu_pool_f32(float* pooled, int32_t* idx, const float* M, int ldt,
+                                   const float* bias, int OC, int TH, int TW) {
+  const D4 d;
+  const size_t T = (size_t)ldt, xs = (size_t)OC * T, P = (size_t)TH * TW;
+  for (int oc = 0; oc < OC; ++oc) {
+    const auto b = hn::Set(d, bias ? bias[oc] : 0.f);
+    for (int ty = 0; ty < TH; ++ty)
+      for (int g = 0; g < TW; g += 4) {
+        const int tx = g + 4 <= TW ? g : TW - 4;
+        const float* m = M + (size_t)oc * T + (size_t)ty * TW + tx;
+        decltype(hn::Zero(d)) t0[4], t1[4];  // rows of A^T M
+        for (int nu = 0; nu < 4; ++nu) {
+          const auto m0 = hn::LoadU(d, m + (0 + nu) * xs), m1 = hn::LoadU(d, m + (4 + nu) * xs);
+          const auto m2 = hn::LoadU(d, m + (8 + nu) * xs), m3 = hn::LoadU(d, m + (12 + nu) * xs);
+          t0[nu] = hn::Add(hn::Add(m0, m1), m2);
+          t1[nu] = hn::Sub(hn::Sub(m1, m2), m3);
+        }
+        const auto y00 = hn::Add(hn::Add(hn::Add(t0[0], t0[1]), t0[2]), b);
+        const auto y01 = hn::Add(hn::Sub(hn::Sub(t0[1], t0[2]), t0[3]), b);
+        const auto y10 = hn::Add(hn::Add(hn::Add(t1[0], t1[1]), t1[2]), b);
+        const auto y11 = hn::Add(hn::Sub(hn::Sub(t1[1], t1[2]), t1[3]), b);
+        const size_t o = oc * P + (size_t)ty * TW + tx;
+        relu_max4(y00, y01, y10, y11, pooled + o, idx + o);
+      }
+  }
 }
 
 void winograd_output_f32(float* out, int out_ld, size_t out_plane, const float* M, int ldt,

@@ -81,6 +81,12 @@ void conv3x3_wgrad_pooled_f32(float* dw, const float* in, int ld, int C, const f
 void conv3x3_dgrad_pooled_f32(float* din, int ld, int C, const float* w, const float* g,
                               const int32_t* idx, int OC, int PH, int PW);
 
+// winograd_output_f32 followed by relu_maxpool2x2_forward_f32, without writing the
+// convolution's output: a 2x2 tile is a pooling window. pooled and idx are
+// [OC, TH, TW] (bias may be null).
+void winograd_output_relu_pool_f32(float* pooled, int32_t* idx, const float* M, int ldt,
+                                   const float* bias, int OC, int TH, int TW);
+
 // dst[cols, rows] = src[rows, cols]^T (leading dimensions ldd, lds).
 void transpose_f32(float* dst, int ldd, const float* src, int lds, int rows, int cols);
 

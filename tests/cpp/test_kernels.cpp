@@ -230,7 +230,9 @@ TEST(Kernels, WinogradTransformsVsMatrices) {
                                              << " tile (" << ty << "," << tx << ") xi=" << 4 * a + b;
               }
       for (size_t i = 0; i < V.size(); ++i)
-        if (i % ldt >= (size_t)T) ASSERT_TRUE(std::isnan(V[i])) << "input transform wrote past T at " << i;
+        if (i % ldt >= (size_t)T) {
+          ASSERT_TRUE(std::isnan(V[i])) << "input transform wrote past T at " << i;
+        }
 
       // Output: M[xi, oc, t] -> out planes of 2 TH x 2 TW, rows padded to out_ld.
       const int OC = 2, out_ld = 2 * TW + 1;

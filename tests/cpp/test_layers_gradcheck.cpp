@@ -402,6 +402,41 @@ TEST(LayersVsReference, Conv2dStride1PooledBackward) {
   }
 }
 
+// The fused conv + ReLU + pool forward (Winograd's 2x2 tiles are the pooling windows)
+// gives exactly what the conv followed by relu_maxpool2x2 gives: values and indices,
+// bit for bit, including windows that hold a NaN (PyTorch's NaN rule).
+TEST(LayersVsReference, Conv2dReluPoolFusedMatchesUnfused) {
+  ref::Rng rng(35);
+  for (const ConvShape& s : {ConvShape{4, 8, 8, 4, 3, 3, 1, 1}, ConvShape{5, 6, 10, 6, 3, 3, 1, 1},
+                             wt::ModelSpec::SeedCnn().conv2}) {
+    ASSERT_TRUE(wt::conv_relu_pool_fused(s));
+    const int N = 5, Wp = wt::conv_s1_row(s), OH = s.OH(), OW = s.OW();
+    const std::string name = "fused " + conv_name(s, N);
+    std::vector<float> x((size_t)N * s.C * s.H * s.W), w(s.weight_size()), b(s.OC);
+    rng.fill(x, -1.f, 1.f);
+    rng.fill(w, -0.5f, 0.5f);
+    rng.fill(b, -0.2f, 0.2f);
+    x[x.size() / 2] = kNaN;  // one image gets NaN windows
+    std::vector<float> pad1((size_t)N * wt::conv_s1_pad_size(s), 0.f), pad2 = pad1;
+    std::vector<float> scratch(wt::conv_s1_forward_scratch(s)), out((size_t)N * s.OC * OH * Wp);
+    const size_t np = (size_t)N * s.OC * (OH / 2) * (OW / 2);
+    std::vector<float> p_ref(np), p_fused(np, -7.f);
+    std::vector<int32_t> i_ref(np), i_fused(np, -7);
+    wt::conv2d_s1_forward(out.data(), pad1.data(), scratch.data(), x.data(), w.data(), b.data(), N, s);
+    wt::relu_maxpool2x2_forward_f32(p_ref.data(), i_ref.data(), out.data(), (size_t)N * s.OC, OH, OW, Wp);
+    wt::conv2d_s1_relu_pool_forward(p_fused.data(), i_fused.data(), pad2.data(), scratch.data(), x.data(),
+                                    w.data(), b.data(), N, s);
+    size_t nans = 0;
+    for (float v : p_ref) nans += std::isnan(v);
+    EXPECT_GT(nans, 0u) << name << ": the NaN case is not covered";
+    EXPECT_EQ(0, std::memcmp(p_fused.data(), p_ref.data(), np * sizeof(float))) << name << ": pooled values";
+    EXPECT_EQ(i_fused, i_ref) << name << ": indices";
+    EXPECT_EQ(0, std::memcmp(pad2.data(), pad1.data(), pad1.size() * sizeof(float)))
+        << name << ": padded input (the backward reads it)";
+    if (HasFailure()) return;
+  }
+}
+
 TEST(LayersVsReference, MaxPoolForwardBackward) {
   ref::Rng rng(32);
   struct P { int N, C, H, W, k, stride; };
