@@ -1,7 +1,8 @@
 // Highway implementations of kernels.h (static dispatch: one target per build).
 //
-// GEMM layout choice: the convolutions here are small (conv2 per image is
-// M=16, K=72, N=196), so the micro-kernels vectorize along N (output pixels)
+// GEMM layout choice: the GEMMs here are small (conv1's shifted GEMM is M=8, K=9,
+// N=812 per image; conv2's Winograd GEMMs M=16, K=8, N=196 per 4 images), so the
+// micro-kernels vectorize along N (output pixels)
 // and block MR rows x NV vectors in registers (see kGemmMR below for why 2x4).
 #include "kernels/kernels.h"
 
