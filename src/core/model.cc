@@ -41,32 +41,44 @@ const ParamSpec* ModelSpec::find(const std::string& name) const {
   return nullptr;
 }
 
+namespace {
+// Per-image sizes of the workspace buffers (floats). Conv outputs (and their
+// gradients) have padded rows: OH x Wp per channel.
+struct Sizes {
+  size_t x, pad1, pad2, c1, p1, c2, p2;
+  explicit Sizes(const ModelSpec& m)
+      : x((size_t)m.in_c * m.in_h * m.in_w),
+        pad1(conv_s1_pad_size(m.conv1)),
+        pad2(conv_s1_pad_size(m.conv2)),
+        c1((size_t)m.conv1.OC * m.conv1.OH() * conv_s1_row(m.conv1)),
+        p1((size_t)m.p1_c * m.p1_h * m.p1_w),
+        c2((size_t)m.conv2.OC * m.conv2.OH() * conv_s1_row(m.conv2)),
+        p2((size_t)m.flat) {}
+};
+}  // namespace
+
 void Workspace::reserve(const ModelSpec& m, int n) {
   cap = n;
-  const size_t in = (size_t)m.in_c * m.in_h * m.in_w;
-  // Conv outputs (and their gradients) have padded rows: OH x Wp per channel.
-  const size_t a1n = (size_t)m.conv1.OC * m.conv1.OH() * conv_s1_row(m.conv1);
-  const size_t p1n = (size_t)m.p1_c * m.p1_h * m.p1_w;
-  const size_t a2n = (size_t)m.conv2.OC * m.conv2.OH() * conv_s1_row(m.conv2);
-  pad1.assign(n * conv_s1_pad_size(m.conv1), 0.f);  // borders stay zero from here on
-  pad2.assign(n * conv_s1_pad_size(m.conv2), 0.f);
+  const Sizes z(m);
+  pad1.assign(n * z.pad1, 0.f);  // borders stay zero from here on
+  pad2.assign(n * z.pad2, 0.f);
   conv_scratch.assign(std::max({conv_s1_forward_scratch(m.conv1), conv_s1_forward_scratch(m.conv2),
                                 conv_s1_backward_scratch(m.conv1), conv_s1_backward_scratch(m.conv2)}),
                       0.f);
-  x.assign(n * in, 0.f);
-  c1.assign(n * a1n, 0.f);
-  p1.assign(n * p1n, 0.f);
-  if (!conv_relu_pool_fused(m.conv2)) c2.assign(n * a2n, 0.f);
-  if (!conv_pooled_backward_fits(m.conv2)) dc2.assign(n * a2n, 0.f);
-  p2.assign(n * (size_t)m.flat, 0.f);
+  x.assign(n * z.x, 0.f);
+  c1.assign(n * z.c1, 0.f);
+  p1.assign(n * z.p1, 0.f);
+  if (!conv_relu_pool_fused(m.conv2)) c2.assign(n * z.c2, 0.f);
+  if (!conv_pooled_backward_fits(m.conv2)) dc2.assign(n * z.c2, 0.f);
+  p2.assign(n * z.p2, 0.f);
   logits.assign(n * (size_t)m.classes, 0.f);
   probs.assign(n * (size_t)m.classes, 0.f);
-  i1.assign(n * p1n, 0);
-  i2.assign(n * (size_t)m.flat, 0);
+  i1.assign(n * z.p1, 0);
+  i2.assign(n * z.p2, 0);
   dlogits.assign(n * (size_t)m.classes, 0.f);
-  dp2.assign(n * (size_t)m.flat, 0.f);
-  dp1.assign(n * p1n, 0.f);
-  if (!conv_pooled_backward_fits(m.conv1)) dc1.assign(n * a1n, 0.f);
+  dp2.assign(n * z.p2, 0.f);
+  dp1.assign(n * z.p1, 0.f);
+  if (!conv_pooled_backward_fits(m.conv1)) dc1.assign(n * z.c1, 0.f);
 }
 
 void init_params(const ModelSpec& m, float* params, uint64_t seed) {
@@ -106,21 +118,6 @@ namespace {
 // buffers through L2. 4 is also conv2's Winograd group.
 constexpr int kGroup = 4;
 
-// Per-image sizes of the workspace buffers (floats).
-struct Sizes {
-  size_t x, pad1, pad2, c1, p1, c2, p2;
-  explicit Sizes(const ModelSpec& m)
-      : x((size_t)m.in_c * m.in_h * m.in_w),
-        pad1(conv_s1_pad_size(m.conv1)),
-        pad2(conv_s1_pad_size(m.conv2)),
-        c1((size_t)m.conv1.OC * m.conv1.OH() * conv_s1_row(m.conv1)),
-        p1((size_t)m.p1_c * m.p1_h * m.p1_w),
-        c2((size_t)m.conv2.OC * m.conv2.OH() * conv_s1_row(m.conv2)),
-        p2((size_t)m.flat) {}
-};
-}  // namespace
-
-namespace {
 // A convolution's backward together with its relu+pool's: folded into one where
 // conv_pooled_backward_fits (the gradients come from the pooled gradient and the
 // windows' maxima), else the pool's backward into dconv[off..] first.

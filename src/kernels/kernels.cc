@@ -40,11 +40,6 @@ struct PackedPanel {
   const float* ap;
   HWY_INLINE float operator()(int r, int k) const { return ap[k * MR + r]; }
 };
-template <int MR>
-struct RowPanel {
-  const float* a[MR];
-  HWY_INLINE float operator()(int r, int k) const { return a[r][k]; }
-};
 
 // C[0..MR, j..j+NV*L] (+)= A * B[k0..k0+KC]. With tail > 0 (NV = 1) only the last
 // `tail` lanes are written: the block then overlaps columns already done, which
@@ -148,19 +143,6 @@ void gemm_nn_rows_f32(int M, int N, int K, const float* A, int lda, const float*
 void gemm_tn_f32(int M, int N, int K, const float* A, int lda, const float* B, int ldb,
                  float* C, int ldc, bool acc) {
   gemm_xn<true>(M, N, K, A, lda, StridedRows{B, ldb}, C, ldc, acc);
-}
-
-void gemm_rn_f32(int M, int N, int K, const float* const* A, const float* B, int ldb,
-                 float* C, int ldc, bool acc) {
-  constexpr int MR = kGemmMR;
-  int i = 0;
-  for (; i + MR <= M; i += MR) {
-    RowPanel<MR> p;
-    for (int r = 0; r < MR; ++r) p.a[r] = A[i + r];
-    gemm_strip<MR, kGemmNV>(N, K, p, StridedRows{B, ldb}, 0, C + (size_t)i * ldc, ldc, acc);
-  }
-  for (; i < M; ++i)
-    gemm_strip<1, kGemmNV>(N, K, RowPanel<1>{{A[i]}}, StridedRows{B, ldb}, 0, C + (size_t)i * ldc, ldc, acc);
 }
 
 // Dot products along K. A block of MR rows of A against NC rows of B shares the
@@ -518,37 +500,11 @@ void winograd_input_f32(float* V, int ldt, const float* in, int in_ld, size_t in
       }
 }
 
-// The 2x2 output tiles are exactly the 2x2 pooling windows: ReLU + max-pool straight
-// from the transform, without writing the convolution's output.
-void winograd_output_relu_pool_f32(float* pooled, int32_t* idx, const float* M, int ldt,
-                                   const float* bias, int OC, int TH, int TW) {
-  const D4 d;
-  const size_t T = (size_t)ldt, xs = (size_t)OC * T, P = (size_t)TH * TW;
-  for (int oc = 0; oc < OC; ++oc) {
-    const auto b = hn::Set(d, bias ? bias[oc] : 0.f);
-    for (int ty = 0; ty < TH; ++ty)
-      for (int g = 0; g < TW; g += 4) {
-        const int tx = g + 4 <= TW ? g : TW - 4;
-        const float* m = M + (size_t)oc * T + (size_t)ty * TW + tx;
-        decltype(hn::Zero(d)) t0[4], t1[4];  // rows of A^T M
-        for (int nu = 0; nu < 4; ++nu) {
-          const auto m0 = hn::LoadU(d, m + (0 + nu) * xs), m1 = hn::LoadU(d, m + (4 + nu) * xs);
-          const auto m2 = hn::LoadU(d, m + (8 + nu) * xs), m3 = hn::LoadU(d, m + (12 + nu) * xs);
-          t0[nu] = hn::Add(hn::Add(m0, m1), m2);
-          t1[nu] = hn::Sub(hn::Sub(m1, m2), m3);
-        }
-        const auto y00 = hn::Add(hn::Add(hn::Add(t0[0], t0[1]), t0[2]), b);
-        const auto y01 = hn::Add(hn::Sub(hn::Sub(t0[1], t0[2]), t0[3]), b);
-        const auto y10 = hn::Add(hn::Add(hn::Add(t1[0], t1[1]), t1[2]), b);
-        const auto y11 = hn::Add(hn::Sub(hn::Sub(t1[1], t1[2]), t1[3]), b);
-        const size_t o = oc * P + (size_t)ty * TW + tx;
-        relu_max4(y00, y01, y10, y11, pooled + o, idx + o);
-      }
-  }
-}
-
-void winograd_output_f32(float* out, int out_ld, size_t out_plane, const float* M, int ldt,
-                         const float* bias, int OC, int TH, int TW) {
+// Calls emit(oc, ty, tx, y00, y01, y10, y11) with (A^T M A) + bias for 4 neighbouring
+// tiles at a time (y_ij: position (i, j) of each tile, lane by lane).
+template <class Emit>
+HWY_INLINE void winograd_output_tiles(const float* M, int ldt, const float* bias, int OC, int TH,
+                                      int TW, Emit emit) {
   const D4 d;
   const size_t T = (size_t)ldt, xs = (size_t)OC * T;
   for (int oc = 0; oc < OC; ++oc) {
@@ -564,17 +520,35 @@ void winograd_output_f32(float* out, int out_ld, size_t out_plane, const float* 
           t0[nu] = hn::Add(hn::Add(m0, m1), m2);
           t1[nu] = hn::Sub(hn::Sub(m1, m2), m3);
         }
-        const auto y00 = hn::Add(hn::Add(hn::Add(t0[0], t0[1]), t0[2]), b);
-        const auto y01 = hn::Add(hn::Sub(hn::Sub(t0[1], t0[2]), t0[3]), b);
-        const auto y10 = hn::Add(hn::Add(hn::Add(t1[0], t1[1]), t1[2]), b);
-        const auto y11 = hn::Add(hn::Sub(hn::Sub(t1[1], t1[2]), t1[3]), b);
-        float* o = out + oc * out_plane + (size_t)(2 * ty) * out_ld + 2 * tx;
-        hn::StoreU(hn::InterleaveLower(d, y00, y01), d, o);
-        hn::StoreU(hn::InterleaveUpper(d, y00, y01), d, o + 4);
-        hn::StoreU(hn::InterleaveLower(d, y10, y11), d, o + out_ld);
-        hn::StoreU(hn::InterleaveUpper(d, y10, y11), d, o + out_ld + 4);
+        emit(oc, ty, tx, hn::Add(hn::Add(hn::Add(t0[0], t0[1]), t0[2]), b),
+             hn::Add(hn::Sub(hn::Sub(t0[1], t0[2]), t0[3]), b),
+             hn::Add(hn::Add(hn::Add(t1[0], t1[1]), t1[2]), b),
+             hn::Add(hn::Sub(hn::Sub(t1[1], t1[2]), t1[3]), b));
       }
   }
+}
+
+// The 2x2 output tiles are exactly the 2x2 pooling windows: ReLU + max-pool straight
+// from the transform, without writing the convolution's output.
+void winograd_output_relu_pool_f32(float* pooled, int32_t* idx, const float* M, int ldt,
+                                   const float* bias, int OC, int TH, int TW) {
+  const size_t P = (size_t)TH * TW;
+  winograd_output_tiles(M, ldt, bias, OC, TH, TW, [&](int oc, int ty, int tx, auto y00, auto y01, auto y10, auto y11) {
+    const size_t o = oc * P + (size_t)ty * TW + tx;
+    relu_max4(y00, y01, y10, y11, pooled + o, idx + o);
+  });
+}
+
+void winograd_output_f32(float* out, int out_ld, size_t out_plane, const float* M, int ldt,
+                         const float* bias, int OC, int TH, int TW) {
+  const D4 d;
+  winograd_output_tiles(M, ldt, bias, OC, TH, TW, [&](int oc, int ty, int tx, auto y00, auto y01, auto y10, auto y11) {
+    float* o = out + oc * out_plane + (size_t)(2 * ty) * out_ld + 2 * tx;
+    hn::StoreU(hn::InterleaveLower(d, y00, y01), d, o);
+    hn::StoreU(hn::InterleaveUpper(d, y00, y01), d, o + 4);
+    hn::StoreU(hn::InterleaveLower(d, y10, y11), d, o + out_ld);
+    hn::StoreU(hn::InterleaveUpper(d, y10, y11), d, o + out_ld + 4);
+  });
 }
 
 void conv3x3_wgrad_pooled_f32(float* dw, const float* in, int ld, int C, const float* g,

@@ -24,9 +24,6 @@ void gemm_nn_rows_f32(int M, int N, int K, const float* A, int lda, const float*
 // C[M,N] (+)= A[K,M]^T * B[K,N]
 void gemm_tn_f32(int M, int N, int K, const float* A, int lda, const float* B, int ldb,
                  float* C, int ldc, bool acc);
-// C[M,N] (+)= A * B[K,N] where row i of A ([M,K]) is A[i] (a table of row pointers).
-void gemm_rn_f32(int M, int N, int K, const float* const* A, const float* B, int ldb,
-                 float* C, int ldc, bool acc);
 // C[M,N] (+)= A[M,K] * B[N,K]^T
 void gemm_nt_f32(int M, int N, int K, const float* A, int lda, const float* B, int ldb,
                  float* C, int ldc, bool acc);

@@ -290,7 +290,7 @@ TEST(LayersVsReference, Conv2dStride1ShiftedGemm) {
                      S{3, 2, 5, 5}, S{1, 1, 4, 3}})
     for (int C = 1; C <= 3; C += 2)
       for (int OC = 1; OC <= 4; OC += 3) cases.push_back({ConvShape{C, c.H, c.W, OC, c.k, c.k, 1, c.pad}, 2});
-  // OC = 16 and 32 take the transposed weight-gradient GEMM.
+  // Wide outputs (OC = 16, 32).
   cases.push_back({ConvShape{3, 5, 6, 16, 3, 3, 1, 1}, 2});
   // Winograd F(2x2, 3x3): 3x3, pad 1, even outputs >= 8 wide (tile rows of 4, 5, 7).
   cases.push_back({ConvShape{1, 8, 8, 1, 3, 3, 1, 1}, 2});
