@@ -59,9 +59,9 @@ Status make_image_set(std::string images, std::string labels, const char* name,
   if (!s.ok()) return s;
   s = parse_idx((const uint8_t*)labels.data(), labels.size(), (nm + " labels").c_str(), &lv);
   if (!s.ok()) return s;
-  if (iv.dims.size() != 3)
-    return Status::Error(nm + " images: expected 3 dimensions [count, rows, cols], found " +
-                         std::to_string(iv.dims.size()) + " (is this a labels file?)");
+  if (iv.dims.size() != 3 && iv.dims.size() != 4)
+    return Status::Error(nm + " images: expected 3 dimensions [count, rows, cols] (or 4: [count, channels, rows, "
+                         "cols]), found " + std::to_string(iv.dims.size()) + " (is this a labels file?)");
   if (lv.dims.size() != 1)
     return Status::Error(nm + " labels: expected 1 dimension [count], found " +
                          std::to_string(lv.dims.size()) + " (is this an images file?)");
@@ -70,19 +70,18 @@ Status make_image_set(std::string images, std::string labels, const char* name,
                          std::to_string(lv.dims[0]) + " labels");
   uint32_t count = iv.dims[0];
   if (limit > 0 && limit < count) count = limit;
-  for (uint32_t i = 0; i < count; ++i)
-    if (lv.data[i] > 9)
-      return Status::Error(nm + " labels: label " + std::to_string(lv.data[i]) + " at index " +
-                           std::to_string(i) + " is outside 0..9");
+  // (Labels are checked against the model's classes by the trainer.)
   out->pixel_offset = (size_t)(iv.data - (const uint8_t*)images.data());
   out->label_offset = (size_t)(lv.data - (const uint8_t*)labels.data());
   out->count = count;
-  out->rows = iv.dims[1];
-  out->cols = iv.dims[2];
+  const bool planar = iv.dims.size() == 4;
+  out->channels = planar ? iv.dims[1] : 1;
+  out->rows = iv.dims[planar ? 2 : 1];
+  out->cols = iv.dims[planar ? 3 : 2];
   out->image_bytes = std::move(images);
   out->label_bytes = std::move(labels);
   // Keep only what is used (a limit of 1,000 images should not hold 47 MB).
-  out->image_bytes.resize(out->pixel_offset + (size_t)count * out->rows * out->cols);
+  out->image_bytes.resize(out->pixel_offset + (size_t)count * out->image_size());
   out->image_bytes.shrink_to_fit();
   out->label_bytes.resize(out->label_offset + count);
   out->label_bytes.shrink_to_fit();

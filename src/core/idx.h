@@ -23,18 +23,19 @@ struct IdxView {
 // trailing bytes). `what` names the file in messages ("train images").
 Status parse_idx(const uint8_t* bytes, size_t n, const char* what, IdxView* out);
 
-// A labelled image set kept as bytes (images [count, rows, cols], labels [count]).
+// A labelled image set kept as bytes (images [count, channels, rows, cols], labels [count]).
 struct ImageSet {
   std::string image_bytes;  // the whole IDX file; pixels start at pixel_offset
   std::string label_bytes;  // the whole IDX file; labels start at label_offset
   size_t pixel_offset = 0, label_offset = 0;
-  uint32_t count = 0, rows = 0, cols = 0;
+  uint32_t count = 0, channels = 1, rows = 0, cols = 0;
+  size_t image_size() const { return (size_t)channels * rows * cols; }
   const uint8_t* pixels() const { return (const uint8_t*)image_bytes.data() + pixel_offset; }
   const uint8_t* labels() const { return (const uint8_t*)label_bytes.data() + label_offset; }
 };
 
-// Validates an images/labels pair (3-d images of rows x cols, 1-d labels 0..9,
-// same count) and takes ownership of the bytes. limit > 0 keeps the first
+// Validates an images/labels pair (3-d images [count, rows, cols] or 4-d
+// [count, channels, rows, cols], 1-d labels, same count) and takes ownership of the bytes. limit > 0 keeps the first
 // `limit` items only. `name` is "train" or "test" for messages.
 Status make_image_set(std::string images, std::string labels, const char* name,
                       uint32_t limit, ImageSet* out);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include "kernels/kernels.h"
@@ -10,10 +11,11 @@ namespace wt {
 
 // Output columns [ow0, ow1) whose input column ow*stride - pad + kw is inside 0..W-1.
 static inline void valid_cols(const ConvShape& s, int kw, int OW, int* ow0, int* ow1) {
-  const int lo = s.pad - kw;  // need ow*stride >= lo
-  *ow0 = lo <= 0 ? 0 : (lo + s.stride - 1) / s.stride;
-  const int hi = s.W - 1 + s.pad - kw;  // need ow*stride <= hi
-  *ow1 = hi < 0 ? 0 : std::min(OW, hi / s.stride + 1);
+  const int sw = s.SW(), pw = s.PW();
+  const int lo = pw - kw;  // need ow*stride >= lo
+  *ow0 = lo <= 0 ? 0 : (lo + sw - 1) / sw;
+  const int hi = s.W - 1 + pw - kw;  // need ow*stride <= hi
+  *ow1 = hi < 0 ? 0 : std::min(OW, hi / sw + 1);
   if (*ow1 < *ow0) *ow1 = *ow0;
 }
 
@@ -35,15 +37,15 @@ void im2col(float* col, const float* inp, const ConvShape& s) {
           }
           // Input column of output column ow: ow * stride + base (>= 0 for ow >= ow0).
           const float* src = plane + (size_t)ih * s.W;
-          const int base = kw - s.pad;
+          const int base = kw - s.PW(), sw = s.SW();
           for (int ow = 0; ow < ow0; ++ow) r[ow] = 0.f;
-          if (s.stride == 1) {
+          if (sw == 1) {
             // An inline loop, not memcpy: rows are 14-28 floats, and a call per row
             // costs more than the copy in wasm.
             const float* sp = src + ow0 + base;
             for (int ow = ow0; ow < ow1; ++ow) r[ow] = sp[ow - ow0];
           } else {
-            for (int ow = ow0; ow < ow1; ++ow) r[ow] = src[ow * s.stride + base];
+            for (int ow = ow0; ow < ow1; ++ow) r[ow] = src[ow * sw + base];
           }
           for (int ow = ow1; ow < OW; ++ow) r[ow] = 0.f;
         }
@@ -65,11 +67,11 @@ void col2im(float* dinp, const float* dcol, const ConvShape& s) {
           if (ih < 0 || ih >= s.H) continue;
           const float* r = row + (size_t)oh * OW;
           float* dst = plane + (size_t)ih * s.W;
-          const int base = kw - s.pad;
-          if (s.stride == 1) {
+          const int base = kw - s.PW(), sw = s.SW();
+          if (sw == 1) {
             add_f32(dst + ow0 + base, r + ow0, (size_t)(ow1 - ow0));
           } else {
-            for (int ow = ow0; ow < ow1; ++ow) dst[ow * s.stride + base] += r[ow];
+            for (int ow = ow0; ow < ow1; ++ow) dst[ow * sw + base] += r[ow];
           }
         }
       }
@@ -113,7 +115,13 @@ size_t conv_s1_pad_size(const ConvShape& s) {
 }
 
 namespace {
-constexpr int kMaxTaps = 1024;
+// The row-pointer table of a shifted GEMM lives at the end of the conv's scratch
+// (sizes count 16 floats of slack for aligning it).
+size_t rows_floats(size_t taps) { return (taps * sizeof(const float*) + sizeof(float) - 1) / sizeof(float); }
+const float** rows_at(float* p) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p), al = alignof(const float*);
+  return reinterpret_cast<const float**>((a + al - 1) / al * al);
+}
 // Row k = (c, kh, kw) of the virtual im2col matrix, for a padded image at `base`.
 void tap_rows(const float** rows, const float* base, const ConvShape& s) {
   const int Wp = conv_s1_row(s), plane = (s.H + 2 * s.pad + 1) * Wp;
@@ -205,7 +213,8 @@ void winograd_conv(float* out, int out_ld, size_t out_plane, size_t out_image, c
 }  // namespace
 
 size_t conv_s1_forward_scratch(const ConvShape& s) {
-  return conv_winograd_applies(s) ? winograd_scratch(s.C, s.OC, s.OH() / 2 * (s.OW() / 2)) : 0;
+  return conv_winograd_applies(s) ? winograd_scratch(s.C, s.OC, s.OH() / 2 * (s.OW() / 2))
+                                  : rows_floats((size_t)s.K()) + 16;
 }
 
 void conv2d_s1_forward(float* out, float* pad, float* scratch, const float* inp, const float* w,
@@ -224,7 +233,7 @@ void conv2d_s1_forward(float* out, float* pad, float* scratch, const float* inp,
     }
     return;
   }
-  const float* rows[kMaxTaps];
+  const float** rows = rows_at(scratch);
   for (int n = 0; n < N; ++n) {
     pad_image(pad + n * ps, inp + n * isz, s);
     tap_rows(rows, pad + n * ps, s);
@@ -274,7 +283,8 @@ size_t conv_s1_backward_scratch(const ConvShape& s) {
          + (size_t)s.C * s.OC * s.KH * s.KW  // flipped weights
          + (size_t)s.C * s.H * Wp            // input gradient rows (padded columns)
          + (wino ? winograd_scratch(s.OC, s.C, s.H / 2 * (s.W / 2)) : 0)
-         + (conv_pooled_backward_fits(s) ? 2 * (conv_s1_pad_size(s) + (size_t)s.OC * 9 * s.C) : 0);
+         + (conv_pooled_backward_fits(s) ? 2 * (conv_s1_pad_size(s) + (size_t)s.OC * 9 * s.C) : 0)
+         + 16 + rows_floats((size_t)std::max(s.K(), s.OC * s.KH * s.KW));  // row-pointer table
 }
 
 void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, float* scratch,
@@ -296,7 +306,7 @@ void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, flo
   float* dinh = padh + conv_s1_pad_size(s);
   float* dwh = dinh + conv_s1_pad_size(s);
   float* wh = dwh + (size_t)s.OC * 9 * s.C;
-  const float* rows[kMaxTaps];
+  const float** rows = rows_at(padh + (conv_pooled_backward_fits(s) ? 2 * (ps + (size_t)s.OC * 9 * s.C) : 0));
 
   // From the pooled gradient (the model's conv2): only each window's maximum carries
   // gradient, so all three gradients come from those positions; dout is not read.

@@ -12,9 +12,13 @@
 namespace wt {
 
 struct ConvShape {
-  int C, H, W, OC, KH, KW, stride, pad;
+  int C, H, W, OC, KH, KW, stride, pad;  // stride and pad: along H (and W unless set below)
+  int stride_w = 0, pad_w = 0;           // along W when they differ (0: as along H)
+  int SW() const { return stride_w > 0 ? stride_w : stride; }
+  int PW() const { return stride_w > 0 ? pad_w : pad; }
+  bool square() const { return SW() == stride && PW() == pad; }
   int OH() const { return (H + 2 * pad - KH) / stride + 1; }
-  int OW() const { return (W + 2 * pad - KW) / stride + 1; }
+  int OW() const { return (W + 2 * PW() - KW) / SW() + 1; }
   int K() const { return C * KH * KW; }
   int P() const { return OH() * OW(); }
   size_t weight_size() const { return (size_t)OC * K(); }
@@ -54,7 +58,8 @@ inline int conv_s1_row(const ConvShape& s) {
 // 3x3 kernels with pad 1 and an even output at least 8 wide take Winograd
 // F(2x2, 3x3) instead (forward and input gradient; kernels.h): 2.25x fewer products.
 bool conv_winograd_applies(const ConvShape& s);
-// scratch: conv_s1_forward_scratch(s) floats (0 when Winograd does not apply).
+// scratch: conv_s1_forward_scratch(s) floats (it holds the GEMM's row-pointer table
+// too, so any kernel size works without fixed-size arrays).
 size_t conv_s1_forward_scratch(const ConvShape& s);
 void conv2d_s1_forward(float* out, float* pad, float* scratch, const float* inp, const float* w,
                        const float* b, int N, const ConvShape& s);

@@ -34,7 +34,19 @@ inline uint64_t stream_seed(uint64_t seed, uint64_t purpose, uint64_t index) {
   SplitMix64 b(a.next() ^ (index * 0x8CB92BA72F3D8DD7ull));
   return b.next();
 }
-enum : uint64_t { kStreamInit = 1, kStreamShuffle = 2 };
+enum : uint64_t { kStreamInit = 1, kStreamShuffle = 2, kStreamDropout = 3 };
+
+// Dropout's mask for one image: a function of (seed, step, layer, position) only,
+// where step is the number of optimizer steps taken before this batch, layer the
+// Dropout layer's index in the spec and position the image's index in its batch.
+// So any thread count and any resume point draw the same masks. Element j of the
+// image's activation is kept when its j-th uniform01() >= p (as float), and a kept
+// element is scaled by 1 / (1 - p) (computed as float(1.0 / (1.0 - p))).
+// scripts/torch_ref reproduces this stream in Python to feed PyTorch the same masks.
+inline SplitMix64 dropout_stream(uint64_t seed, uint64_t step, uint64_t layer,
+                                 uint64_t position) {
+  return SplitMix64(stream_seed(stream_seed(seed, kStreamDropout, step), layer, position));
+}
 
 // The data order of one epoch: Fisher-Yates over 0..n-1 (perm is resized once
 // by the caller; no allocation here when its size is already n).

@@ -1,11 +1,12 @@
-// The training loop's state machine: data, parameters, Adam, position in the
-// data order, history, and the checkpoint that holds all of it.
+// The training loop: data, parameters, Adam, position in the data order and
+// history, for any network (network.h); checkpoints are checkpoint.h's.
 //
 // Determinism: a batch is split into fixed chunks of kChunk images whose
-// gradients are computed separately and summed in chunk order, so the result
-// does not depend on how many workers compute the chunks. The data order of an
-// epoch is a function of (seed, epoch) only. Together these make a resumed run
-// bit-identical to one that never stopped.
+// gradients are computed separately and summed in chunk order (network.h), so the
+// result does not depend on how many workers compute the chunks. The data order of
+// an epoch is a function of (seed, epoch) only, Dropout's masks of (seed, step,
+// layer, position). Together these make a resumed run bit-identical to one that
+// never stopped.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -13,15 +14,12 @@
 #include <vector>
 
 #include "core/idx.h"
-#include "core/model.h"
+#include "core/network.h"
 #include "core/parallel.h"
+#include "core/spec.h"
 #include "core/status.h"
 
 namespace wt {
-
-constexpr int kChunk = 16;  // images per gradient chunk (fixed: part of the numerics)
-extern const char kProducer[];
-constexpr int kFormatVersion = 1;
 
 struct TrainerConfig {
   uint64_t seed = 0;
@@ -35,6 +33,8 @@ struct TrainerConfig {
 struct TrainState {
   TrainerConfig config;
   std::vector<float> params, exp_avg, exp_avg_sq;
+  std::vector<float> buffers;     // BatchNorm running statistics (spec.buffers)
+  std::vector<int64_t> counters;  // BatchNorm num_batches_tracked (spec.counters)
   uint64_t step = 0;        // Adam steps taken
   uint32_t epoch = 0;       // epochs completed
   uint32_t epoch_step = 0;  // steps into the current epoch
@@ -53,7 +53,8 @@ struct StepsResult {
 
 class Trainer {
  public:
-  explicit Trainer(const TrainerConfig& config);
+  explicit Trainer(const TrainerConfig& config);  // the default model (seed)
+  Trainer(const TrainerConfig& config, const NetSpec& spec);
 
   // Takes the four IDX files (bytes); limits > 0 keep only the first N items.
   Status set_data(std::string train_images, std::string train_labels, std::string test_images,
@@ -68,20 +69,28 @@ class Trainer {
   void evaluate_range(uint32_t begin, uint32_t count, double* loss_sum, uint32_t* correct);
   // Stores the test result of the last completed epoch in the history.
   void record_epoch_eval(float test_loss, float test_accuracy);
-  // images: n * 784 floats in [0, 1]; writes n labels and n * 10 probabilities.
+  // images: n * input_size floats in [0, 1]; writes n labels and n * classes
+  // probabilities (eval mode).
   void predict(const float* images, int n, uint8_t* labels, float* probs);
+  // n * classes logits in eval mode (BatchNorm's running statistics, no Dropout).
+  void eval_logits(const float* images, int n, float* logits);
 
   std::string save_checkpoint() const;
   // Validates the whole file against this model and data before changing anything.
   Status load_checkpoint(const uint8_t* bytes, size_t n);
 
-  // For the reference tests: forward + backward of explicit inputs with the current
-  // parameters; gradients (mean over n) land in grads(); returns the mean loss.
+  // For the reference tests: train-mode forward + backward of explicit inputs as one
+  // batch of n (BatchNorm's statistics over all n, running statistics updated;
+  // Dropout's masks of step state().step); gradients (mean over n) land in
+  // grads(); returns the mean loss.
   float forward_backward(const float* images, const uint8_t* labels, int n, float* logits_out);
   // One Adam update from grads() (step count += 1).
   void adam_step();
 
-  const ModelSpec& spec() const { return spec_; }
+  const NetSpec& spec() const { return net_.spec(); }
+  const Network& network() const { return net_; }
+  // The preset this model is ("seed", ...), or "custom".
+  const std::string& model_name() const { return model_name_; }
   const TrainState& state() const { return st_; }
   TrainState& mutable_state() { return st_; }
   std::vector<float>& grads() { return grads_; }
@@ -92,23 +101,27 @@ class Trainer {
   const ImageSet& test_set() const { return test_; }
 
  private:
-  void size_buffers();
+  void size_buffers(int images, bool train);
   void ensure_permutation();
+  // Runs `job` (its gradients into chunk_grads_, summed into grads_ when backward).
+  void run(BatchJob& job);
   double batch_forward_backward(const uint32_t* indices, int B);
 
-  ModelSpec spec_;
+  Network net_;
+  std::string model_name_;
   TrainState st_;
   ImageSet train_, test_;
   std::string data_fingerprint_;
   std::vector<uint32_t> perm_;
   int64_t perm_epoch_ = -1;
   std::vector<float> grads_;
+  std::vector<float> saved_buffers_;  // BatchNorm running statistics before a step
   std::vector<std::vector<float>> chunk_grads_;
-  std::vector<uint8_t> chunk_labels_;
+  std::vector<float*> chunk_grad_ptrs_;
   std::vector<double> chunk_loss_;
   std::vector<int> chunk_correct_;
   int batch_correct_ = 0;  // of the last batch_forward_backward
-  std::vector<Workspace> ws_;  // one per worker thread
+  std::vector<Workspace> ws_;  // per worker, or per chunk (network.h)
   int threads_ = 1;  // participants of the shared ThreadPool this trainer uses
 };
 

@@ -53,8 +53,8 @@ int main(int argc, char** argv) {
   const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   printf("{\"images_per_second\": %.1f, \"steps\": %d, \"seconds\": %.3f, \"layers\": {",
          steps * cfg.batch_size / sec, steps, sec);
-  for (int i = 0; i < wt::LayerProfile::kStages; ++i)
-    printf("%s\"%s\": %.4f", i ? ", " : "", wt::LayerProfile::kNames[i], profile ? prof.seconds[i] : 0.0);
+  for (size_t i = 0; i < prof.names.size(); ++i)
+    printf("%s\"%s\": %.4f", i ? ", " : "", prof.names[i].c_str(), prof.seconds[i]);
   printf("}}\n");
   return 0;
 }

@@ -1,7 +1,7 @@
 // Scalar reference implementations for the native tests: the plainest loops
 // that compute each layer straight from its definition, templated on the scalar
 // type so that the finite-difference checks run in double. No SIMD, no im2col,
-// no scratch buffers: nothing shared with src/ except the ConvShape/ModelSpec
+// no scratch buffers: nothing shared with src/ except the ConvShape/ParamSpec
 // structs that describe shapes.
 //
 // Legend (as src/core/layers.h): N batch, C/OC channels, H,W input size, OH,OW
@@ -22,7 +22,7 @@
 #include <gtest/gtest.h>
 
 #include "core/layers.h"
-#include "core/model.h"
+#include "core/spec.h"
 #include "core/rng.h"
 
 namespace ref {
@@ -218,12 +218,38 @@ struct Pattern {
   bool operator==(const Pattern& o) const { return relu == o.relu && pool == o.pool; }
 };
 
+// The shapes of a seed-like CNN (conv - relu - pool - conv - relu - pool - flatten -
+// linear) and its parameter layout (the layout the spec gives its layers named
+// conv1, conv2, fc1).
+struct CnnSpec {
+  int in_c = 1, in_h = 28, in_w = 28, classes = 10;
+  ConvShape conv1{}, conv2{};
+  int pool = 2;
+  int p1_c = 0, p1_h = 0, p1_w = 0, p2_c = 0, p2_h = 0, p2_w = 0, flat = 0;
+  std::vector<wt::ParamSpec> params;
+  size_t num_params = 0;
+  std::string arch;
+  // The same network as a model spec (src/core/spec.h).
+  std::string spec_json() const {
+    char b[512];
+    snprintf(b, sizeof b,
+             "{\"input\": [1, %d, %d], \"layers\": [{\"type\": \"Conv2d\", \"out_channels\": %d, "
+             "\"kernel_size\": 3, \"padding\": 1, \"name\": \"conv1\"}, {\"type\": \"ReLU\"}, "
+             "{\"type\": \"MaxPool2d\", \"kernel_size\": 2}, {\"type\": \"Conv2d\", \"out_channels\": %d, "
+             "\"kernel_size\": 3, \"padding\": 1, \"name\": \"conv2\"}, {\"type\": \"ReLU\"}, "
+             "{\"type\": \"MaxPool2d\", \"kernel_size\": 2}, {\"type\": \"Flatten\"}, "
+             "{\"type\": \"Linear\", \"out_features\": %d, \"name\": \"fc1\"}]}",
+             in_h, in_w, conv1.OC, conv2.OC, classes);
+    return b;
+  }
+};
+
 // The seed CNN (conv - relu - pool - conv - relu - pool - flatten - linear) for any
-// ModelSpec, composed of the reference layers. params/grads use the spec's layout.
+// CnnSpec, composed of the reference layers. params/grads use the spec's layout.
 // Returns the MEAN loss over the N images; grads (if non-null) ACCUMULATE the
 // gradient of that mean. logits_out (if non-null) receives [N, classes].
 template <typename T>
-T model_forward_backward(const wt::ModelSpec& m, const T* params, T* grads, const T* x,
+T model_forward_backward(const CnnSpec& m, const T* params, T* grads, const T* x,
                          const uint8_t* labels, int N, T* logits_out = nullptr,
                          Pattern* pattern = nullptr) {
   const T* c1w = params + m.params[0].offset;
@@ -279,9 +305,9 @@ T model_forward_backward(const wt::ModelSpec& m, const T* params, T* grads, cons
 
 // A small instance of the seed's architecture (for exhaustive finite differences):
 // in_c x hw x hw images, conv 3x3 pad 1 to c1 channels, pool 2, conv 3x3 pad 1 to
-// c2 channels, pool 2, linear to `classes`. Layout as ModelSpec::SeedCnn().
-inline wt::ModelSpec small_cnn(int hw, int c1, int c2, int classes) {
-  wt::ModelSpec m;
+// c2 channels, pool 2, linear to `classes`. Layout as the seed preset's.
+inline CnnSpec small_cnn(int hw, int c1, int c2, int classes) {
+  CnnSpec m;
   m.in_c = 1, m.in_h = hw, m.in_w = hw, m.classes = classes;
   m.conv1 = ConvShape{1, hw, hw, c1, 3, 3, 1, 1};
   m.p1_c = c1, m.p1_h = m.conv1.OH() / 2, m.p1_w = m.conv1.OW() / 2;
@@ -292,7 +318,9 @@ inline wt::ModelSpec small_cnn(int hw, int c1, int c2, int classes) {
   auto add = [&](const char* name, std::vector<int64_t> shape, int fan_in) {
     size_t n = 1;
     for (int64_t d : shape) n *= (size_t)d;
-    m.params.push_back(wt::ParamSpec{name, std::move(shape), off, n, fan_in});
+    wt::ParamSpec p;
+    p.name = name, p.shape = std::move(shape), p.offset = off, p.size = n, p.fan_in = fan_in;
+    m.params.push_back(p);
     off += n;
   };
   add("conv1.weight", {c1, 1, 3, 3}, m.conv1.K());
@@ -303,6 +331,11 @@ inline wt::ModelSpec small_cnn(int hw, int c1, int c2, int classes) {
   add("fc1.bias", {classes}, m.flat);
   m.num_params = off;
   m.arch = "small-test-cnn";
+  return m;
+}
+inline CnnSpec seed_cnn() {
+  CnnSpec m = small_cnn(28, 8, 16, 10);
+  m.arch = "seed";
   return m;
 }
 

@@ -24,7 +24,6 @@
 
 #include <gtest/gtest.h>
 
-#include "core/model.h"
 #include "core/safetensors.h"
 #include "core/trainer.h"
 
@@ -246,14 +245,17 @@ TEST(TorchFixture, FlattenOrderIsChannelRowColumn) {
 // E[w^2] = b^2/3. Pooled over 50 seeds (conv1.bias has 8 values); the seeds are fixed,
 // so the 5-standard-error bounds cannot flake, and a wrong fan_in moves E[w^2] >= 2x.
 TEST(TorchFixture, InitializationMatchesPyTorchDistribution) {
-  const wt::ModelSpec m = wt::ModelSpec::SeedCnn();
+  wt::NetSpec m;
+  ASSERT_TRUE(wt::preset_spec("seed", &m).ok());
   const std::map<std::string, int> fan_in = {{"conv1.weight", 9},   {"conv1.bias", 9},
                                              {"conv2.weight", 72},  {"conv2.bias", 72},
                                              {"fc1.weight", 784},   {"fc1.bias", 784}};
   std::vector<float> params(m.num_params);
   std::map<std::string, std::vector<double>> pooled;
   for (uint64_t seed = 0; seed < 50; ++seed) {
-    wt::init_params(m, params.data(), seed);
+    wt::TrainerConfig c;
+    c.seed = seed;
+    params = wt::Trainer(c, m).state().params;
     for (const wt::ParamSpec& p : m.params)
       for (size_t i = 0; i < p.size; ++i) pooled[p.name].push_back(params[p.offset + i]);
   }

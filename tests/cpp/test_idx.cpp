@@ -129,15 +129,30 @@ TEST(ImageSet, CountMismatch) {
   expect_refused(make_set(d.images, labels9), "10 images but 9 labels");
 }
 
-TEST(ImageSet, LabelOutOfRange) {
+// Labels are checked against the model's classes (any count up to 256), by the trainer.
+TEST(ImageSet, LabelOutOfRangeForTheModel) {
   const synth::DataSet d = synth::make_dataset(10, 3, false);
   std::string labels = d.labels;
   labels[8 + 3] = 10;  // header is 8 bytes
-  expect_refused(make_set(d.images, labels), "label 10 at index 3 is outside 0..9");
+  wt::Trainer t{wt::TrainerConfig()};
+  expect_refused(t.set_data(d.images, labels, d.images, d.labels, 0, 0),
+                 "train labels: label 10 at index 3 is outside 0..9 (this model has 10 classes)");
   labels[8 + 3] = (char)255;
-  expect_refused(make_set(d.images, labels), "label 255");
+  expect_refused(t.set_data(d.images, d.labels, d.images, labels, 0, 0), "test labels: label 255");
+  EXPECT_FALSE(t.has_data());
   // Beyond the limit it is not used, so not refused.
-  EXPECT_TRUE(make_set(d.images, labels, 3).ok());
+  EXPECT_TRUE(t.set_data(d.images, labels, d.images, d.labels, 3, 0).ok());
+}
+
+TEST(ImageSet, FourDimensionalImagesHaveChannels) {
+  const synth::DataSet d = synth::make_dataset(10, 3, false);
+  // The same bytes read as [10, 4, 14, 14]: 4 channels of 14x14.
+  std::string four = idx_file({10, 4, 14, 14}, d.images.substr(d.images.size() - 10 * 784));
+  wt::ImageSet s;
+  ASSERT_TRUE(make_set(four, d.labels, 0, &s).ok());
+  EXPECT_EQ(s.channels, 4u);
+  EXPECT_EQ(s.rows, 14u);
+  EXPECT_EQ(s.image_size(), 784u);
 }
 
 TEST(ImageSet, SwappedFiles) {
@@ -177,10 +192,10 @@ TEST(TrainerSetData, RefusesOtherImageSizes) {
     const std::string dims = std::to_string(sz.r) + "x" + std::to_string(sz.c);
     wt::Trainer t(wt::TrainerConfig{});
     wt::Status s = t.set_data(bad.images, bad.labels, good.images, good.labels, 0, 0);
-    expect_refused(s, "train images are " + dims + " but this model takes 28x28 images");
+    expect_refused(s, "train images are 1x" + dims + " but this model (seed) takes [1, 28, 28] inputs");
     EXPECT_FALSE(t.has_data());
     s = t.set_data(good.images, good.labels, bad.images, bad.labels, 0, 0);
-    expect_refused(s, "test images are " + dims);
+    expect_refused(s, "test images are 1x" + dims);
     EXPECT_FALSE(t.has_data()) << "a refused set_data keeps no data";
   }
 }

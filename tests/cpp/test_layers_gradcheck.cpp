@@ -170,7 +170,7 @@ TEST(ReferenceGradcheck, SoftmaxCrossEntropyMeanOverBatch) {
 
 // The whole architecture on a small instance, every parameter. Finite differences
 // whose +h / -h runs cross a relu or max-pool kink are skipped (and counted).
-void model_gradcheck(const wt::ModelSpec& m, int N, const std::vector<size_t>& which, uint64_t seed) {
+void model_gradcheck(const ref::CnnSpec& m, int N, const std::vector<size_t>& which, uint64_t seed) {
   ref::Rng rng(seed);
   Vec params(m.num_params), x((size_t)N * m.in_c * m.in_h * m.in_w);
   for (const wt::ParamSpec& p : m.params) {
@@ -215,14 +215,14 @@ void model_gradcheck(const wt::ModelSpec& m, int N, const std::vector<size_t>& w
 }
 
 TEST(ReferenceGradcheck, SmallModelEveryParameter) {
-  const wt::ModelSpec m = ref::small_cnn(8, 2, 3, 4);  // 129 parameters
+  const ref::CnnSpec m = ref::small_cnn(8, 2, 3, 4);  // 129 parameters
   std::vector<size_t> all(m.num_params);
   for (size_t i = 0; i < all.size(); ++i) all[i] = i;
   model_gradcheck(m, 3, all, 21);
 }
 
 TEST(ReferenceGradcheck, SeedModelSampledParameters) {
-  const wt::ModelSpec m = wt::ModelSpec::SeedCnn();
+  const ref::CnnSpec m = ref::seed_cnn();
   std::vector<size_t> which;
   for (const wt::ParamSpec& p : m.params)  // first, last and 8 spread entries of each
     for (size_t j = 0; j < 10; ++j) which.push_back(p.offset + std::min(p.size - 1, j * p.size / 9));
@@ -238,8 +238,8 @@ TEST(LayersVsReference, Conv2dForwardBackward) {
     for (int C = 1; C <= 3; ++C)
       for (int OC = 1; OC <= 3; ++OC)
         cases.push_back({ConvShape{C, cc.H, cc.W, OC, cc.k, cc.k, cc.stride, cc.pad}, 2});
-  cases.push_back({wt::ModelSpec::SeedCnn().conv1, 3});  // the model's own shapes
-  cases.push_back({wt::ModelSpec::SeedCnn().conv2, 3});
+  cases.push_back({ref::seed_cnn().conv1, 3});  // the model's own shapes
+  cases.push_back({ref::seed_cnn().conv2, 3});
   for (const auto& [s, N] : cases) {
     const std::string name = conv_name(s, N);
     const size_t nin = (size_t)N * s.C * s.H * s.W, nout = (size_t)N * s.OC * s.P();
@@ -298,8 +298,8 @@ TEST(LayersVsReference, Conv2dStride1ShiftedGemm) {
   cases.push_back({ConvShape{5, 4, 14, 16, 3, 3, 1, 1}, 2});
   cases.push_back({ConvShape{16, 12, 14, 8, 3, 3, 1, 1}, 2});
   cases.push_back({ConvShape{2, 4, 3, 32, 2, 2, 1, 0}, 3});
-  cases.push_back({wt::ModelSpec::SeedCnn().conv1, 3});
-  cases.push_back({wt::ModelSpec::SeedCnn().conv2, 3});
+  cases.push_back({ref::seed_cnn().conv1, 3});
+  cases.push_back({ref::seed_cnn().conv2, 3});
   for (const auto& [s, N] : cases) {
     const std::string name = (wt::conv_winograd_applies(s) ? "s1 winograd " : "s1 ") + conv_name(s, N);
     const int Wp = wt::conv_s1_row(s), OH = s.OH(), OW = s.OW();
@@ -356,7 +356,7 @@ TEST(LayersVsReference, Conv2dStride1PooledBackward) {
   ref::Rng rng(34);
   for (const ConvShape& s : {ConvShape{4, 6, 8, 3, 3, 3, 1, 1}, ConvShape{8, 10, 6, 5, 3, 3, 1, 1},
                              ConvShape{12, 4, 4, 2, 3, 3, 1, 1}, ConvShape{1, 6, 10, 3, 3, 3, 1, 1},
-                             wt::ModelSpec::SeedCnn().conv1, wt::ModelSpec::SeedCnn().conv2}) {
+                             ref::seed_cnn().conv1, ref::seed_cnn().conv2}) {
     const int N = 3, Wp = wt::conv_s1_row(s), OH = s.OH(), OW = s.OW(), PH = OH / 2, PW = OW / 2;
     const std::string name = "pooled " + conv_name(s, N);
     std::vector<float> x((size_t)N * s.C * s.H * s.W), w(s.weight_size()), b(s.OC);
@@ -408,7 +408,7 @@ TEST(LayersVsReference, Conv2dStride1PooledBackward) {
 TEST(LayersVsReference, Conv2dReluPoolFusedMatchesUnfused) {
   ref::Rng rng(35);
   for (const ConvShape& s : {ConvShape{4, 8, 8, 4, 3, 3, 1, 1}, ConvShape{5, 6, 10, 6, 3, 3, 1, 1},
-                             wt::ModelSpec::SeedCnn().conv2}) {
+                             ref::seed_cnn().conv2}) {
     ASSERT_TRUE(wt::conv_relu_pool_fused(s));
     const int N = 5, Wp = wt::conv_s1_row(s), OH = s.OH(), OW = s.OW();
     const std::string name = "fused " + conv_name(s, N);

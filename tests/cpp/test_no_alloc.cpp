@@ -38,3 +38,32 @@ TEST(NoAlloc, TrainingStepsDoNotAllocate) {
     EXPECT_EQ(g_allocations.load(), 0) << "heap allocations during 20 training steps, threads=" << threads;
   }
 }
+
+// Any spec: BatchNorm's phases and Dropout's masks allocate nothing either.
+TEST(NoAlloc, EveryPresetTrainsWithoutAllocating) {
+  for (const std::string& name : wt::preset_names()) {
+    wt::NetSpec spec;
+    ASSERT_TRUE(wt::preset_spec(name, &spec).ok());
+    const wt::Shape& in = spec.input;
+    wt::SplitMix64 rng(3);
+    std::string px((size_t)100 * in.numel(), '\0'), lb(100, '\0');
+    for (char& c : px) c = (char)rng.below(256);
+    for (char& c : lb) c = (char)rng.below(10);
+    const std::string images = in.c == 1 ? synth::idx_file({100, (uint32_t)in.h, (uint32_t)in.w}, px)
+                                         : synth::idx_file({100, (uint32_t)in.c, (uint32_t)in.h, (uint32_t)in.w}, px);
+    const std::string labels = synth::idx_file({100}, lb);
+    for (int threads : {1, 2}) {
+      wt::TrainerConfig cfg;
+      cfg.batch_size = 40;  // 3 steps per epoch, the last one partial
+      cfg.threads = threads;
+      wt::Trainer t(cfg, spec);
+      ASSERT_TRUE(t.set_data(images, labels, images, labels, 0, 0).ok());
+      g_allocations = 0;
+      g_counting = true;
+      int done = 0;
+      while (done < 7) done += t.train_steps(7 - done, nullptr).steps;  // crosses 2 epoch ends
+      g_counting = false;
+      EXPECT_EQ(g_allocations.load(), 0) << name << ": heap allocations during 7 training steps, threads=" << threads;
+    }
+  }
+}

@@ -253,13 +253,14 @@ TEST(Checkpoint, SaveLoadRestoresEverythingExactly) {
   wt::SafetensorsView v;
   ASSERT_TRUE(parse(file, &v).ok());
   EXPECT_EQ(v.metadata["format"], "wasm-trainer-checkpoint");
-  EXPECT_EQ(v.metadata["format_version"], "1");
+  EXPECT_EQ(v.metadata["format_version"], "2");
   EXPECT_EQ(v.metadata["step"], "15");
   EXPECT_EQ(v.metadata["epoch"], "1");
   EXPECT_EQ(v.metadata["epoch_step"], "2");
   EXPECT_EQ(v.metadata["batch_size"], "16");
   EXPECT_EQ(v.metadata["learning_rate"], "0.002");
-  EXPECT_EQ(v.metadata["arch"], a->spec().arch);
+  EXPECT_EQ(v.metadata["model"], "seed");
+  EXPECT_EQ(v.metadata["spec"], a->spec().canonical);
   EXPECT_EQ(v.tensors.size(), 6u * 3 + 5);
   ASSERT_NE(v.find("fc1.weight"), nullptr);
   EXPECT_EQ(v.find("fc1.weight")->shape, (std::vector<int64_t>{10, 784}));
@@ -441,12 +442,12 @@ TEST(Checkpoint, NewerFormatVersionRefusedNamingBoth) {
   const std::string file = a->save_checkpoint();
   wt::Trainer b(config(7));
   const std::string f = rewrite(file, [](std::vector<wt::TensorData>&, std::map<std::string, std::string>& md) {
-    md["format_version"] = "2";
+    md["format_version"] = "3";
   });
   const std::string msg = load_error(b, f);
   ASSERT_FALSE(msg.empty());
-  expect_contains(msg, "format version 2");
-  expect_contains(msg, "up to version 1");
+  expect_contains(msg, "format version 3");
+  expect_contains(msg, "up to version 2");
   const std::string g = rewrite(file, [](std::vector<wt::TensorData>&, std::map<std::string, std::string>& md) {
     md["format"] = "something-else";
   });

@@ -1,3 +1,3 @@
 #include <gtest/gtest.h>
 #include "core/trainer.h"
-TEST(Smoke, ParamCount) { EXPECT_EQ(wt::ModelSpec::SeedCnn().num_params, 9098u); }
+TEST(Smoke, ParamCount) { EXPECT_EQ(wt::Trainer(wt::TrainerConfig()).spec().num_params, 9098u); }

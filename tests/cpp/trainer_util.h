@@ -41,6 +41,8 @@ inline void expect_same_state(const wt::TrainState& a, const wt::TrainState& b, 
   EXPECT_TRUE(same_bytes(a.params, b.params)) << ctx << ": params";
   EXPECT_TRUE(same_bytes(a.exp_avg, b.exp_avg)) << ctx << ": exp_avg";
   EXPECT_TRUE(same_bytes(a.exp_avg_sq, b.exp_avg_sq)) << ctx << ": exp_avg_sq";
+  EXPECT_TRUE(same_bytes(a.buffers, b.buffers)) << ctx << ": BatchNorm running statistics";
+  EXPECT_EQ(a.counters, b.counters) << ctx << ": num_batches_tracked";
   EXPECT_EQ(a.step, b.step) << ctx;
   EXPECT_EQ(a.epoch, b.epoch) << ctx;
   EXPECT_EQ(a.epoch_step, b.epoch_step) << ctx;

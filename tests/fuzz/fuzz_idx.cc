@@ -52,7 +52,7 @@ void check_idx(const uint8_t* b, size_t n) {
 void check_set(const wt::ImageSet& s, uint32_t limit) {
   if (s.pixel_offset != 16 || s.label_offset != 8) fuzz::fail("data offsets are not after 3-d/1-d headers");
   if (limit > 0 && s.count > limit) fuzz::fail("more items kept than the limit");
-  const size_t np = (size_t)s.count * s.rows * s.cols;
+  const size_t np = (size_t)s.count * s.image_size();
   if (s.image_bytes.size() != s.pixel_offset + np) fuzz::fail("image bytes not count x rows x cols");
   if (s.label_bytes.size() != s.label_offset + s.count) fuzz::fail("label bytes not count");
   // Over exact-size copies, so ASan sees any read past the kept bytes.

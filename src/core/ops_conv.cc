@@ -1,0 +1,167 @@
+// Conv2d ops, fastest first (plan.cc picks one by pattern and shape):
+//  - ConvReluPool: a stride-1 conv followed by ReLU and a 2x2/2 max-pool (the seed's
+//    pattern). Winograd with ReLU+pool taken from the output transform where it
+//    applies; the backward from the pooled gradient where it fits (layers.h).
+//  - ConvS1: any other stride-1 conv with equal padding on both axes: the shifted
+//    GEMM (no im2col), Winograd for 3x3 pad 1.
+//  - ConvIm2col: anything else (strides, rectangular padding): im2col + GEMM.
+#include <algorithm>
+#include <cstring>
+
+#include "core/layers.h"
+#include "core/ops.h"
+#include "kernels/kernels.h"
+
+namespace wt {
+namespace {
+
+ConvShape conv_shape(const Layer& l) {
+  ConvShape s{l.in.c, l.in.h, l.in.w, l.out, l.kh, l.kw, l.sh, l.ph};
+  if (l.sw != l.sh || l.pw != l.ph) s.stride_w = l.sw, s.pad_w = l.pw;
+  return s;
+}
+
+// Parameter offsets of a Conv2d or Linear layer; a layer without bias gets a zero
+// bias to read and a scratch gradient to write.
+struct WeightBias {
+  size_t w = 0, b = 0;
+  bool has_bias = false;
+};
+WeightBias find_params(const NetSpec& spec, int layer) {
+  WeightBias r;
+  for (const ParamSpec& p : spec.params) {
+    if (p.layer != layer) continue;
+    if (p.name.size() >= 7 && p.name.compare(p.name.size() - 7, 7, ".weight") == 0) r.w = p.offset;
+    else r.b = p.offset, r.has_bias = true;
+  }
+  return r;
+}
+
+class ConvBase : public Op {
+ public:
+  ConvBase(const NetSpec& spec, int layer, bool first) : s_(conv_shape(spec.layers[layer])), first_(first) {
+    pw_ = find_params(spec, layer);
+    zeros_.assign(s_.OC, 0.f);
+  }
+
+ protected:
+  const float* w(const OpContext& c) const { return c.params + pw_.w; }
+  const float* b(const OpContext& c) const { return pw_.has_bias ? c.params + pw_.b : zeros_.data(); }
+  float* dw(const OpContext& c) const { return c.grads + pw_.w; }
+  // Without a bias the bias gradient goes to scratch (the caller's `junk`).
+  float* db(const OpContext& c, float* junk) const { return pw_.has_bias ? c.grads + pw_.b : junk; }
+  ConvShape s_;
+  bool first_;  // the network's first op: no input gradient
+  WeightBias pw_;
+  std::vector<float> zeros_;
+};
+
+// ---------------------------------------------------------------- im2col + GEMM
+class ConvIm2col : public ConvBase {
+ public:
+  using ConvBase::ConvBase;
+  size_t scratch_floats(int) const override { return 2 * (size_t)s_.K() * s_.P() + s_.OC; }
+  void forward(const OpContext& c, const OpIO& io, int n) const override {
+    conv2d_forward(io.y, io.scratch, io.x, w(c), b(c), n, s_);
+  }
+  void backward(const OpContext& c, const OpIO& io, int n) const override {
+    float* col = io.scratch;
+    float* dcol = col + (size_t)s_.K() * s_.P();
+    float* junk = dcol + (size_t)s_.K() * s_.P();
+    conv2d_backward(io.dx, dw(c), db(c, junk), col, dcol, io.dy, io.x, w(c), n, s_);
+  }
+};
+
+// ---------------------------------------------------------------- stride 1
+// Outputs of the shifted GEMM have rows of Wp floats (layers.h); this op's output
+// is dense, so it goes through scratch. The padded input is kept for backward.
+class ConvS1 : public ConvBase {
+ public:
+  using ConvBase::ConvBase;
+  size_t saved_floats() const override { return conv_s1_pad_size(s_); }
+  size_t scratch_floats(int n) const override {
+    const size_t rows = (size_t)n * s_.OC * s_.OH() * conv_s1_row(s_);
+    return rows + s_.OC + std::max(conv_s1_forward_scratch(s_), conv_s1_backward_scratch(s_));
+  }
+  void forward(const OpContext& c, const OpIO& io, int n) const override {
+    float* rows = io.scratch;
+    float* sc = rows + (size_t)n * s_.OC * s_.OH() * conv_s1_row(s_) + s_.OC;
+    conv2d_s1_forward(rows, io.saved, sc, io.x, w(c), b(c), n, s_);
+    const int OH = s_.OH(), OW = s_.OW(), Wp = conv_s1_row(s_);
+    for (size_t p = 0; p < (size_t)n * s_.OC; ++p)
+      for (int h = 0; h < OH; ++h)
+        std::memcpy(io.y + (p * OH + h) * OW, rows + (p * OH + h) * Wp, sizeof(float) * OW);
+  }
+  void backward(const OpContext& c, const OpIO& io, int n) const override {
+    // dout with padded rows and zero junk columns, as conv2d_s1_backward wants.
+    float* rows = io.scratch;
+    float* junk = rows + (size_t)n * s_.OC * s_.OH() * conv_s1_row(s_);
+    float* sc = junk + s_.OC;
+    const int OH = s_.OH(), OW = s_.OW(), Wp = conv_s1_row(s_);
+    for (size_t p = 0; p < (size_t)n * s_.OC; ++p)
+      for (int h = 0; h < OH; ++h) {
+        float* r = rows + (p * OH + h) * Wp;
+        std::memcpy(r, io.dy + (p * OH + h) * OW, sizeof(float) * OW);
+        std::memset(r + OW, 0, sizeof(float) * (Wp - OW));
+      }
+    conv2d_s1_backward(first_ ? nullptr : io.dx, dw(c), db(c, junk), io.saved, sc, rows, w(c), n, s_);
+  }
+};
+
+// ---------------------------------------------------------------- conv + ReLU + 2x2 max-pool
+// Output: the pooled values; saved: the padded input and each window's index.
+class ConvReluPool : public ConvBase {
+ public:
+  using ConvBase::ConvBase;
+  size_t pooled() const { return (size_t)s_.OC * (s_.OH() / 2) * (s_.OW() / 2); }
+  size_t conv_rows(int n) const { return (size_t)n * s_.OC * s_.OH() * conv_s1_row(s_); }
+  bool fused() const { return conv_relu_pool_fused(s_); }
+  bool pooled_bwd() const { return conv_pooled_backward_fits(s_); }
+  size_t saved_floats() const override { return conv_s1_pad_size(s_); }
+  size_t saved_ints() const override { return pooled(); }
+  size_t scratch_floats(int n) const override {
+    // The conv's output rows (forward, unless fused) or its gradient (backward,
+    // unless from the pooled gradient), then the conv's own scratch.
+    const size_t rows = (fused() && pooled_bwd()) ? 0 : conv_rows(n);
+    return rows + s_.OC + std::max(conv_s1_forward_scratch(s_), conv_s1_backward_scratch(s_));
+  }
+  void forward(const OpContext& c, const OpIO& io, int n) const override {
+    const size_t rows = (fused() && pooled_bwd()) ? 0 : conv_rows(n);
+    float* sc = io.scratch + rows + s_.OC;
+    if (fused()) {
+      conv2d_s1_relu_pool_forward(io.y, io.saved_i, io.saved, sc, io.x, w(c), b(c), n, s_);
+    } else {
+      conv2d_s1_forward(io.scratch, io.saved, sc, io.x, w(c), b(c), n, s_);
+      relu_maxpool2x2_forward_f32(io.y, io.saved_i, io.scratch, (size_t)n * s_.OC, s_.OH(), s_.OW(),
+                                  conv_s1_row(s_));
+    }
+  }
+  void backward(const OpContext& c, const OpIO& io, int n) const override {
+    const size_t rows = (fused() && pooled_bwd()) ? 0 : conv_rows(n);
+    float* junk = io.scratch + rows;
+    float* sc = junk + s_.OC;
+    float* dinp = first_ ? nullptr : io.dx;
+    const PooledGrad pg{io.dy, io.saved_i};
+    if (pooled_bwd()) {
+      // The pool's backward folded into the conv's (layers.h, PooledGrad).
+      conv2d_s1_backward(dinp, dw(c), db(c, junk), io.saved, sc, nullptr, w(c), n, s_, &pg);
+      return;
+    }
+    relu_maxpool2x2_backward_f32(io.scratch, io.dy, io.saved_i, (size_t)n * s_.OC, s_.OH(), s_.OW(),
+                                 conv_s1_row(s_));
+    conv2d_s1_backward(dinp, dw(c), db(c, junk), io.saved, sc, io.scratch, w(c), n, s_);
+  }
+};
+
+}  // namespace
+
+bool conv_takes_s1(const Layer& l) { return l.sh == 1 && l.sw == 1 && l.ph == l.pw; }
+
+std::unique_ptr<Op> make_conv(const NetSpec& spec, int layer, bool relu_pool_fused, bool first) {
+  const Layer& l = spec.layers[layer];
+  if (relu_pool_fused) return std::make_unique<ConvReluPool>(spec, layer, first);
+  if (conv_takes_s1(l)) return std::make_unique<ConvS1>(spec, layer, first);
+  return std::make_unique<ConvIm2col>(spec, layer, first);
+}
+
+}  // namespace wt

@@ -1,0 +1,998 @@
+// The model spec (spec.h): JSON document -> validated NetSpec with every shape, the
+// parameter/buffer layout and the canonical form.
+//
+// One table, types(), describes every layer type: its PyTorch class name and its
+// arguments. Reading an argument, checking it, writing it back in canonical form,
+// listing a type's arguments in a message and comparing two specs all go through
+// it, so a new argument is one row, not five edits.
+//
+// Everything is built in a local NetSpec; *out is assigned only once the whole
+// document is valid (a refused spec changes nothing). No exceptions: the wasm core
+// is built without them, so JSON is read through nlohmann's SAX interface (which
+// reports syntax errors with a position instead of throwing) and every value's
+// type is checked before it is read.
+#include "core/spec.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "defaults_json.h"  // generated from src/defaults.json (CMakeLists.txt)
+
+namespace wt {
+namespace {
+
+// Documents are read into a std::map-backed json: lookups are O(log n), so a
+// hostile object with 100,000 keys costs no more than its size (ordered_json finds
+// keys by linear search). Canonical JSON wants sorted keys anyway.
+using json = nlohmann::json;
+using ojson = nlohmann::ordered_json;  // defaults.json only: the presets keep file order
+
+// Caps that keep every size, product and offset far from int overflow, whatever
+// the memory limit a caller states.
+constexpr int64_t kMaxDim = int64_t(1) << 16;  // sizes, channels, kernel, stride, padding
+constexpr uint64_t kMaxNumel = uint64_t(1) << 28;  // values of one image at any layer
+constexpr uint64_t kMaxParams = (uint64_t(1) << 31) - 1;  // int fan_in and tensor sizes
+constexpr size_t kMaxLayers = 1024;
+constexpr size_t kMaxNameLen = 64;
+constexpr size_t kMaxDepth = 32;  // JSON nesting
+constexpr int kMaxClasses = 256;  // labels are bytes
+
+// ---------------------------------------------------------------------------
+// The layer types and their arguments.
+
+// What an argument is and which Layer field it fills.
+enum class Field : uint8_t {
+  Out,         // out_channels / out_features: a positive integer
+  Kernel,      // kernel_size: positive int or [h, w]
+  Stride,      // Conv2d stride: positive int or [h, w], default 1
+  PoolStride,  // pools' stride: like Stride, but absent or null means kernel_size
+  Padding,     // non-negative int or [h, w]
+  Bias,        // bool
+  Affine,      // bool
+  NegativeSlope,  // any number
+  P,           // [0, 1)
+  Eps,         // > 0
+  Momentum,    // [0, 1]
+  OutputSize,  // 1 or [1, 1]
+};
+
+struct Arg {
+  const char* key;
+  Field field;
+  bool required;
+};
+
+struct TypeInfo {
+  LayerKind kind;
+  const char* name;
+  std::vector<Arg> args;  // in PyTorch's signature order
+};
+
+// Indexed by LayerKind (checked in types()).
+const std::vector<TypeInfo>& types() {
+  static const std::vector<TypeInfo> t = [] {
+    const Arg kernel{"kernel_size", Field::Kernel, true};
+    const Arg pool_stride{"stride", Field::PoolStride, false};
+    const Arg padding{"padding", Field::Padding, false};
+    const Arg eps{"eps", Field::Eps, false}, momentum{"momentum", Field::Momentum, false},
+        affine{"affine", Field::Affine, false};
+    std::vector<TypeInfo> v = {
+        {LayerKind::Conv2d, "Conv2d",
+         {{"out_channels", Field::Out, true}, kernel, {"stride", Field::Stride, false}, padding,
+          {"bias", Field::Bias, false}}},
+        {LayerKind::MaxPool2d, "MaxPool2d", {kernel, pool_stride, padding}},
+        {LayerKind::AvgPool2d, "AvgPool2d", {kernel, pool_stride, padding}},
+        {LayerKind::AdaptiveAvgPool2d, "AdaptiveAvgPool2d",
+         {{"output_size", Field::OutputSize, true}}},
+        {LayerKind::ReLU, "ReLU", {}},
+        {LayerKind::LeakyReLU, "LeakyReLU", {{"negative_slope", Field::NegativeSlope, false}}},
+        {LayerKind::Tanh, "Tanh", {}},
+        {LayerKind::Sigmoid, "Sigmoid", {}},
+        {LayerKind::Flatten, "Flatten", {}},
+        {LayerKind::Linear, "Linear",
+         {{"out_features", Field::Out, true}, {"bias", Field::Bias, false}}},
+        {LayerKind::Dropout, "Dropout", {{"p", Field::P, false}}},
+        {LayerKind::BatchNorm2d, "BatchNorm2d", {eps, momentum, affine}},
+        {LayerKind::BatchNorm1d, "BatchNorm1d", {eps, momentum, affine}},
+    };
+    for (size_t i = 0; i < v.size(); ++i)
+      if ((size_t)v[i].kind != i) std::abort();  // the table must follow the enum
+    return v;
+  }();
+  return t;
+}
+
+const TypeInfo& type_info(LayerKind k) { return types()[(size_t)k]; }
+
+const TypeInfo* find_type(const std::string& name) {
+  for (const TypeInfo& t : types())
+    if (name == t.name) return &t;
+  return nullptr;
+}
+
+// The expectation named in messages, e.g. "must be <this>" and "missing (<this>)".
+const char* expectation(Field f) {
+  switch (f) {
+    case Field::Out: return "a positive integer";
+    case Field::Kernel:
+    case Field::Stride: return "a positive integer or [h, w] of positive integers";
+    case Field::PoolStride:
+      return "a positive integer or [h, w] of positive integers (or null: the kernel size)";
+    case Field::Padding: return "a non-negative integer or [h, w] of non-negative integers";
+    case Field::Bias:
+    case Field::Affine: return "true or false";
+    case Field::NegativeSlope: return "a number";
+    case Field::P: return "a number in [0, 1)";
+    case Field::Eps: return "a positive number";
+    case Field::Momentum: return "a number in [0, 1]";
+    case Field::OutputSize: return "1 or [1, 1] (only global average pooling is supported)";
+  }
+  return "";
+}
+
+// ---------------------------------------------------------------------------
+// Small helpers for messages.
+
+// Keeps at most `max` bytes without cutting a UTF-8 sequence, marking a cut with "...".
+std::string clip(const std::string& s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t cut = max;
+  while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80) --cut;
+  return s.substr(0, cut) + "...";
+}
+
+// Messages end up in JS strings and terminals, so they must be valid UTF-8 even
+// when they quote a broken document (nlohmann's "last read" excerpt quotes raw
+// bytes). Invalid bytes become '?'.
+std::string valid_utf8(const std::string& s) {
+  std::string r;
+  r.reserve(s.size());
+  size_t i = 0;
+  const size_t n = s.size();
+  while (i < n) {
+    const unsigned char c = (unsigned char)s[i];
+    size_t len = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3
+               : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+    bool ok = len > 0 && i + len <= n;
+    for (size_t k = 1; ok && k < len; ++k) ok = ((unsigned char)s[i + k] & 0xC0) == 0x80;
+    if (ok && len >= 3) {  // no overlong forms, surrogates or code points past U+10FFFF
+      const unsigned char c1 = (unsigned char)s[i + 1];
+      ok = !((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F) || (c == 0xF0 && c1 < 0x90) ||
+             (c == 0xF4 && c1 > 0x8F));
+    }
+    if (ok) {
+      r.append(s, i, len);
+      i += len;
+    } else {
+      r += '?';
+      ++i;
+    }
+  }
+  return r;
+}
+
+// A string from the document as a JSON literal, clipped: "conv.1".
+std::string quote(const std::string& s) {
+  return json(clip(s, 40)).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// A value from the document, short: scalars as JSON, small flat arrays in full,
+// anything bigger by its kind (never recursive: documents may nest deeply).
+std::string describe(const json& v) {
+  if (v.is_string()) return quote(v.get_ref<const std::string&>());
+  if (v.is_object()) return v.empty() ? "{}" : "an object";
+  if (v.is_array()) {
+    const std::string array = v.size() == 1 ? "an array of 1 value"
+                                            : "an array of " + std::to_string(v.size()) + " values";
+    if (v.size() > 8) return array;
+    std::string r = "[";
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (v[i].is_structured()) return array;
+      if (i) r += ", ";
+      r += describe(v[i]);
+    }
+    return r + "]";
+  }
+  return v.dump();  // null, bool, number (floats round-trip)
+}
+
+std::string join(const std::vector<std::string>& items, const char* sep = ", ") {
+  std::string r;
+  for (size_t i = 0; i < items.size(); ++i) r += (i ? sep : "") + items[i];
+  return r;
+}
+
+std::string type_list() {
+  std::vector<std::string> names;
+  for (const TypeInfo& t : types()) names.push_back(t.name);
+  return join(names);
+}
+
+std::string arg_list(const TypeInfo& t) {
+  if (t.args.empty()) return std::string(t.name) + " takes no arguments (only \"name\")";
+  std::vector<std::string> keys;
+  for (const Arg& a : t.args) keys.push_back(a.key);
+  return std::string(t.name) + " takes " + join(keys) + " (and \"name\")";
+}
+
+std::string hxw(int64_t h, int64_t w) { return std::to_string(h) + "x" + std::to_string(w); }
+
+std::string mib(uint64_t bytes) {
+  char b[48];
+  snprintf(b, sizeof b, "%.1f MiB", (double)bytes / 1048576.0);
+  return b;
+}
+
+uint64_t sat_mul(uint64_t a, uint64_t b) {
+  if (a != 0 && b > UINT64_MAX / a) return UINT64_MAX;
+  return a * b;
+}
+uint64_t sat_add(uint64_t a, uint64_t b) { return b > UINT64_MAX - a ? UINT64_MAX : a + b; }
+
+// ---------------------------------------------------------------------------
+// Reading arguments. Each returns "" or what is wrong (the caller names the layer).
+
+// An integer (not a bool, not 2.0), clamped into int64; false if v is no integer.
+bool get_int(const json& v, int64_t* x) {
+  if (v.is_number_unsigned()) {
+    const uint64_t u = v.get<uint64_t>();
+    *x = u > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)u;
+    return true;
+  }
+  if (v.is_number_integer()) {
+    *x = v.get<int64_t>();
+    return true;
+  }
+  return false;
+}
+
+std::string must_be(const char* key, Field f, const json& v) {
+  return quote(key) + " must be " + expectation(f) + ", got " + describe(v);
+}
+
+std::string too_big(const char* key, const json& v) {
+  return quote(key) + " must be at most " + std::to_string(kMaxDim) + ", got " + describe(v);
+}
+
+// An int or [h, w] of ints, each in [min, kMaxDim].
+std::string read_pair(const char* key, Field f, const json& v, int64_t min, int* h, int* w) {
+  int64_t a = 0, b = 0;
+  if (get_int(v, &a)) {
+    b = a;
+  } else if (!(v.is_array() && v.size() == 2 && get_int(v[0], &a) && get_int(v[1], &b))) {
+    return must_be(key, f, v);
+  }
+  if (a < min || b < min) return must_be(key, f, v);
+  if (a > kMaxDim || b > kMaxDim) return too_big(key, v);
+  *h = (int)a;
+  *w = (int)b;
+  return "";
+}
+
+std::string read_number(const char* key, Field f, const json& v, double* x) {
+  if (!v.is_number()) return must_be(key, f, v);  // bools are not numbers in nlohmann
+  const double d = v.get<double>();
+  bool ok = std::isfinite(d);
+  if (f == Field::P) ok = ok && d >= 0 && d < 1;
+  if (f == Field::Eps) ok = ok && d > 0;
+  if (f == Field::Momentum) ok = ok && d >= 0 && d <= 1;
+  if (!ok) return must_be(key, f, v);
+  *x = d;
+  return "";
+}
+
+std::string read_arg(const Arg& a, const json& v, Layer* l, bool* stride_given) {
+  switch (a.field) {
+    case Field::Out: {
+      int64_t x = 0;
+      if (!get_int(v, &x) || x < 1) return must_be(a.key, a.field, v);
+      if (x > kMaxDim) return too_big(a.key, v);
+      l->out = (int)x;
+      return "";
+    }
+    case Field::Kernel: return read_pair(a.key, a.field, v, 1, &l->kh, &l->kw);
+    case Field::Stride: return read_pair(a.key, a.field, v, 1, &l->sh, &l->sw);
+    case Field::PoolStride:
+      if (v.is_null()) return "";  // PyTorch's stride=None: the kernel size
+      *stride_given = true;
+      return read_pair(a.key, a.field, v, 1, &l->sh, &l->sw);
+    case Field::Padding: return read_pair(a.key, a.field, v, 0, &l->ph, &l->pw);
+    case Field::Bias:
+    case Field::Affine:
+      if (!v.is_boolean()) return must_be(a.key, a.field, v);
+      (a.field == Field::Bias ? l->bias : l->affine) = v.get<bool>();
+      return "";
+    case Field::NegativeSlope: return read_number(a.key, a.field, v, &l->negative_slope);
+    case Field::P: return read_number(a.key, a.field, v, &l->p);
+    case Field::Eps: return read_number(a.key, a.field, v, &l->eps);
+    case Field::Momentum: return read_number(a.key, a.field, v, &l->momentum);
+    case Field::OutputSize: {
+      int64_t h = 0, w = 0;
+      const bool one = (get_int(v, &h) && h == 1) ||
+                       (v.is_array() && v.size() == 2 && get_int(v[0], &h) && get_int(v[1], &w) &&
+                        h == 1 && w == 1);
+      return one ? "" : must_be(a.key, a.field, v);
+    }
+  }
+  return "";
+}
+
+// The argument as canonical JSON (every argument explicit, sizes as [h, w]).
+json arg_value(Field f, const Layer& l) {
+  switch (f) {
+    case Field::Out: return l.out;
+    case Field::Kernel: return {l.kh, l.kw};
+    case Field::Stride:
+    case Field::PoolStride: return {l.sh, l.sw};
+    case Field::Padding: return {l.ph, l.pw};
+    case Field::Bias: return l.bias;
+    case Field::Affine: return l.affine;
+    case Field::NegativeSlope: return l.negative_slope;
+    case Field::P: return l.p;
+    case Field::Eps: return l.eps;
+    case Field::Momentum: return l.momentum;
+    case Field::OutputSize: return {1, 1};
+  }
+  return nullptr;
+}
+
+json layer_json(const Layer& l) {
+  const TypeInfo& t = type_info(l.kind);
+  json j = json::object();
+  j["type"] = t.name;
+  if (l.named) j["name"] = l.name;
+  for (const Arg& a : t.args) j[a.key] = arg_value(a.field, l);
+  return j;
+}
+
+// "Conv2d(out_channels=16, kernel_size=[3, 3], ...)" in the table's argument order.
+std::string layer_repr(const Layer& l) {
+  const TypeInfo& t = type_info(l.kind);
+  std::vector<std::string> args;
+  for (const Arg& a : t.args) args.push_back(std::string(a.key) + "=" + arg_value(a.field, l).dump());
+  return std::string(t.name) + "(" + join(args) + ")";
+}
+
+// A layer's name: given names must not look like the default ones (digits) and
+// must be usable as a state_dict prefix (no dots).
+bool valid_name(const std::string& s) {
+  if (s.empty() || s.size() > kMaxNameLen) return false;
+  bool all_digits = true;
+  for (char c : s) {
+    if (!(std::isalnum((unsigned char)c) || c == '_') || (unsigned char)c >= 0x80) return false;
+    if (!std::isdigit((unsigned char)c)) all_digits = false;
+  }
+  return !all_digits;
+}
+
+// ---------------------------------------------------------------------------
+// Shape inference: fills l->out_shape from l->in, or says why the layer does not fit.
+
+std::string needs_4d(const Layer& l, const char* hint) {
+  return std::string(type_info(l.kind).name) + " needs a 4-d input [C, H, W] but its input is flat " +
+         l.in.str() + hint;
+}
+
+std::string too_many_values(uint64_t c, uint64_t h, uint64_t w) {
+  return "its output [" + std::to_string(c) + ", " + std::to_string(h) + ", " + std::to_string(w) +
+         "] would have more than 2^28 values per image";
+}
+
+// Conv2d and the pools share the window arithmetic (PyTorch's, floor mode).
+std::string window_output(Layer* l, int64_t out_c) {
+  const Shape& in = l->in;
+  const int64_t ph = (int64_t)in.h + 2 * l->ph, pw = (int64_t)in.w + 2 * l->pw;
+  if (l->kh > ph || l->kw > pw)
+    return "kernel " + hxw(l->kh, l->kw) + " (\"kernel_size\") is larger than the padded input " +
+           hxw(ph, pw) + " (input " + in.str() + ", \"padding\" [" + std::to_string(l->ph) + ", " +
+           std::to_string(l->pw) + "])";
+  const int64_t oh = (ph - l->kh) / l->sh + 1, ow = (pw - l->kw) / l->sw + 1;
+  if (oh < 1 || ow < 1) return "the output would be empty";  // unreachable: kernel fits
+  if (sat_mul(sat_mul(out_c, oh), ow) > kMaxNumel) return too_many_values(out_c, oh, ow);
+  l->out_shape = Shape{(int)out_c, (int)oh, (int)ow, false};
+  return "";
+}
+
+std::string infer_shape(Layer* l) {
+  const Shape& in = l->in;
+  l->out_shape = in;  // activations, Dropout
+  switch (l->kind) {
+    case LayerKind::Conv2d:
+      if (in.flat) return needs_4d(*l, " (convolutions come before Flatten)");
+      return window_output(l, l->out);
+    case LayerKind::MaxPool2d:
+    case LayerKind::AvgPool2d:
+      if (in.flat) return needs_4d(*l, " (pooling comes before Flatten)");
+      if (2 * l->ph > l->kh || 2 * l->pw > l->kw)
+        return "\"padding\" [" + std::to_string(l->ph) + ", " + std::to_string(l->pw) +
+               "] must be at most half of \"kernel_size\" [" + std::to_string(l->kh) + ", " +
+               std::to_string(l->kw) + "] (PyTorch: pad should be at most half of effective kernel size)";
+      return window_output(l, in.c);
+    case LayerKind::AdaptiveAvgPool2d:
+      if (in.flat) return needs_4d(*l, " (pooling comes before Flatten)");
+      l->out_shape = Shape{in.c, 1, 1, false};
+      return "";
+    case LayerKind::Flatten:  // on a flat input a no-op, as in PyTorch
+      l->out_shape = Shape{(int)in.numel(), 1, 1, true};
+      return "";
+    case LayerKind::Linear:
+      if (!in.flat)
+        return "Linear needs a flat input (put a Flatten before it); its input is " + in.str();
+      l->out_shape = Shape{l->out, 1, 1, true};
+      return "";
+    case LayerKind::BatchNorm2d:
+      if (in.flat) return needs_4d(*l, " (use BatchNorm1d after Flatten)");
+      return "";
+    case LayerKind::BatchNorm1d:
+      if (!in.flat)
+        return "BatchNorm1d needs a flat input (use BatchNorm2d before Flatten); its input is " +
+               in.str();
+      return "";
+    case LayerKind::ReLU:
+    case LayerKind::LeakyReLU:
+    case LayerKind::Tanh:
+    case LayerKind::Sigmoid:
+    case LayerKind::Dropout: return "";
+  }
+  return "";
+}
+
+// Parameter count of one layer (saturating: checked against the limits afterwards).
+uint64_t layer_param_count(const Layer& l) {
+  switch (l.kind) {
+    case LayerKind::Conv2d:
+      return sat_add(sat_mul(sat_mul((uint64_t)l.out, (uint64_t)l.in.c), (uint64_t)l.kh * l.kw),
+                     l.bias ? (uint64_t)l.out : 0);
+    case LayerKind::Linear:
+      return sat_add(sat_mul((uint64_t)l.out, l.in.numel()), l.bias ? (uint64_t)l.out : 0);
+    case LayerKind::BatchNorm2d:
+    case LayerKind::BatchNorm1d: return l.affine ? 2 * (uint64_t)l.in.c : 0;
+    default: return 0;
+  }
+}
+
+// The flat layouts, in layer order (weight before bias, mean before variance).
+// Called once the sizes are known to fit (kMaxParams).
+void lay_out(NetSpec* s) {
+  auto param = [s](int layer, const std::string& name, std::vector<int64_t> shape, int fan_in,
+                   Init init) {
+    ParamSpec p;
+    p.name = s->layers[layer].name + "." + name;
+    p.size = 1;
+    for (int64_t d : shape) p.size *= (size_t)d;
+    p.shape = std::move(shape);
+    p.offset = s->num_params;
+    p.fan_in = fan_in;
+    p.init = init;
+    p.layer = layer;
+    s->num_params += p.size;
+    s->params.push_back(std::move(p));
+  };
+  for (int i = 0; i < (int)s->layers.size(); ++i) {
+    const Layer& l = s->layers[i];
+    switch (l.kind) {
+      case LayerKind::Conv2d: {
+        const int fan_in = l.in.c * l.kh * l.kw;
+        param(i, "weight", {l.out, l.in.c, l.kh, l.kw}, fan_in, Init::Uniform);
+        if (l.bias) param(i, "bias", {l.out}, fan_in, Init::Uniform);
+        break;
+      }
+      case LayerKind::Linear: {
+        const int fan_in = (int)l.in.numel();
+        param(i, "weight", {l.out, fan_in}, fan_in, Init::Uniform);
+        if (l.bias) param(i, "bias", {l.out}, fan_in, Init::Uniform);
+        break;
+      }
+      case LayerKind::BatchNorm2d:
+      case LayerKind::BatchNorm1d: {
+        if (l.affine) {
+          param(i, "weight", {l.in.c}, 0, Init::Ones);
+          param(i, "bias", {l.in.c}, 0, Init::Zeros);
+        }
+        for (int k = 0; k < 2; ++k) {
+          BufferSpec b;
+          b.name = l.name + (k == 0 ? ".running_mean" : ".running_var");
+          b.shape = {l.in.c};
+          b.size = (size_t)l.in.c;
+          b.offset = s->num_buffers;
+          b.init = k == 0 ? 0.f : 1.f;
+          b.layer = i;
+          s->num_buffers += b.size;
+          s->buffers.push_back(std::move(b));
+        }
+        s->counters.push_back(CounterSpec{l.name + ".num_batches_tracked", i});
+        break;
+      }
+      default: break;
+    }
+  }
+}
+
+std::string where(size_t i) { return "layer " + std::to_string(i); }
+std::string where(size_t i, const Layer& l) {
+  return where(i) + " (" + type_info(l.kind).name + ")";
+}
+
+// " (did you mean "ReLU"? ...)" for "relu", else "".
+std::string type_hint(const std::string& name) {
+  for (const TypeInfo& t : types()) {
+    const std::string n = t.name;
+    if (n.size() == name.size() &&
+        std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) {
+          return std::tolower((unsigned char)a) == std::tolower((unsigned char)b);
+        }))
+      return " (did you mean \"" + n + "\"? types are case-sensitive)";
+  }
+  return "";
+}
+
+// "input": [C, H, W].
+std::string read_input(const json& doc, Shape* input) {
+  const auto v = doc.find("input");
+  if (v == doc.end())
+    return "\"input\" is missing: the shape of one image, [C, H, W] (e.g. [1, 28, 28])";
+  int64_t chw[3] = {0, 0, 0};
+  bool ok = v->is_array() && v->size() == 3;
+  for (size_t i = 0; ok && i < 3; ++i) ok = get_int((*v)[i], &chw[i]) && chw[i] >= 1;
+  if (!ok) return "\"input\" must be [C, H, W] of positive integers, got " + describe(*v);
+  if (chw[0] > kMaxDim || chw[1] > kMaxDim || chw[2] > kMaxDim)
+    return "\"input\" sizes must be at most " + std::to_string(kMaxDim) + ", got " + describe(*v);
+  if (sat_mul(sat_mul(chw[0], chw[1]), chw[2]) > kMaxNumel)
+    return "\"input\" " + describe(*v) + " has more than 2^28 values per image";
+  *input = Shape{(int)chw[0], (int)chw[1], (int)chw[2], false};
+  return "";
+}
+
+// Layer i's type, name and arguments (PyTorch's defaults filled in); no shapes yet.
+std::string read_layer(size_t i, const json& d, Layer* l) {
+  if (!d.is_object())
+    return where(i) + ": must be an object like {\"type\": \"ReLU\"}, got " + describe(d);
+  const auto type = d.find("type");
+  if (type == d.end()) return where(i) + ": \"type\" is missing; it is one of " + type_list();
+  if (!type->is_string())
+    return where(i) + ": \"type\" must be a string, one of " + type_list() + ", got " +
+           describe(*type);
+  const std::string& tname = type->get_ref<const std::string&>();
+  const TypeInfo* t = find_type(tname);
+  if (!t)
+    return where(i) + ": unknown type " + quote(tname) + type_hint(tname) +
+           "; supported types: " + type_list();
+
+  l->kind = t->kind;
+  const std::string at = where(i, *l) + ": ";
+  bool stride_given = false;
+  for (const auto& kv : d.items()) {
+    const std::string& k = kv.key();
+    const json& v = kv.value();
+    if (k == "type") continue;
+    if (k == "name") {
+      if (!v.is_string() || !valid_name(v.get_ref<const std::string&>()))
+        return at + "\"name\" must be a string of 1 to " + std::to_string(kMaxNameLen) +
+               " letters, digits and _, not all digits (unnamed layers are named by their "
+               "index), got " + describe(v);
+      l->name = v.get<std::string>();
+      l->named = true;
+      continue;
+    }
+    const Arg* a = nullptr;
+    for (const Arg& x : t->args)
+      if (k == x.key) a = &x;
+    if (!a) return at + "unknown argument " + quote(k) + "; " + arg_list(*t);
+    const std::string e = read_arg(*a, v, l, &stride_given);
+    if (!e.empty()) return at + e;
+  }
+  for (const Arg& a : t->args)
+    if (a.required && !d.contains(a.key))
+      return at + quote(a.key) + " is missing (" + expectation(a.field) + ")";
+  const bool pool = t->kind == LayerKind::MaxPool2d || t->kind == LayerKind::AvgPool2d;
+  if (pool && !stride_given) {  // PyTorch: stride defaults to kernel_size
+    l->sh = l->kh;
+    l->sw = l->kw;
+  }
+  if (!l->named) l->name = std::to_string(i);
+  return "";
+}
+
+// The stated memory limit: parameters x4 (values, gradients, Adam's two moments);
+// a batch's activations x2 (values and gradients), the input included. Sums
+// saturate, so the sizes of a hostile spec cannot wrap around.
+std::string check_memory(const NetSpec& s, const SpecLimits& limits) {
+  uint64_t params = 0, activations = s.input.numel(), most_params = 0;
+  size_t largest_params = 0, largest_out = 0;
+  for (size_t i = 0; i < s.layers.size(); ++i) {
+    const uint64_t n = layer_param_count(s.layers[i]);
+    params = sat_add(params, n);
+    if (n > most_params) {
+      most_params = n;
+      largest_params = i;
+    }
+    activations = sat_add(activations, s.layers[i].out_shape.numel());
+    if (s.layers[i].out_shape.numel() > s.layers[largest_out].out_shape.numel()) largest_out = i;
+  }
+  const std::string biggest = "; the largest is " + where(largest_params, s.layers[largest_params]) +
+                              " with " + std::to_string(most_params) + " parameters";
+  const uint64_t param_bytes = sat_mul(params, 16);
+  if (param_bytes > limits.max_bytes)
+    return "the model has " + std::to_string(params) + " parameters, which need " +
+           mib(param_bytes) + " (values, gradients and Adam's two moments, 4 bytes each), more "
+           "than the limit of " + mib(limits.max_bytes) + biggest;
+  if (params > kMaxParams)
+    return "the model has " + std::to_string(params) + " parameters, more than the 2^31 - 1 "
+           "supported" + biggest;
+  const uint64_t batch = (uint64_t)std::max(1, limits.batch_size);
+  const uint64_t act_bytes = sat_mul(sat_mul(activations, 8), batch);
+  if (act_bytes > limits.max_bytes)
+    return "a batch of " + std::to_string(batch) + " needs " + mib(act_bytes) +
+           " for activations (" + std::to_string(activations) +
+           " values per image, with gradients, 4 bytes each), more than the limit of " +
+           mib(limits.max_bytes) + "; the largest output is " +
+           where(largest_out, s.layers[largest_out]) + ", " + s.layers[largest_out].out_shape.str();
+  return "";
+}
+
+// The whole validation of a parsed document into *s (a fresh NetSpec).
+std::string build_spec(const json& doc, const SpecLimits& limits, NetSpec* s) {
+  if (!doc.is_object())
+    return "the spec must be a JSON object {\"input\": [C, H, W], \"layers\": [...]}, got " +
+           describe(doc);
+  for (const auto& kv : doc.items()) {
+    const std::string& k = kv.key();
+    if (k == "input" || k == "layers") continue;
+    if (k == "name" || k == "description") {  // for people; not part of the network
+      if (!kv.value().is_string()) return quote(k) + " must be a string, got " + describe(kv.value());
+      continue;
+    }
+    return "unknown key " + quote(k) +
+           " at the top level; a spec has \"input\", \"layers\" and optionally \"name\" and "
+           "\"description\"";
+  }
+  std::string e = read_input(doc, &s->input);
+  if (!e.empty()) return e;
+
+  const auto layers = doc.find("layers");
+  if (layers == doc.end())
+    return "\"layers\" is missing: a non-empty array of layers like {\"type\": \"Linear\", "
+           "\"out_features\": 10}";
+  if (!layers->is_array() || layers->empty())
+    return "\"layers\" must be a non-empty array of layers, got " + describe(*layers);
+  if (layers->size() > kMaxLayers)
+    return "\"layers\" has " + std::to_string(layers->size()) + " layers; at most " +
+           std::to_string(kMaxLayers) + " are supported";
+
+  std::map<std::string, size_t> names;
+  Shape shape = s->input;
+  for (size_t i = 0; i < layers->size(); ++i) {
+    Layer l;
+    e = read_layer(i, (*layers)[i], &l);
+    if (!e.empty()) return e;
+    const auto seen = names.find(l.name);
+    if (seen != names.end())
+      return where(i, l) + ": \"name\" " + quote(l.name) + " is already the name of " +
+             where(seen->second, s->layers[seen->second]) + "; names must be unique";
+    names.emplace(l.name, i);
+    l.in = shape;
+    e = infer_shape(&l);
+    if (!e.empty()) return where(i, l) + ": " + e;
+    shape = l.out_shape;
+    s->layers.push_back(std::move(l));
+  }
+
+  const size_t last = s->layers.size() - 1;
+  if (!shape.flat)
+    return where(last, s->layers[last]) +
+           ": the last layer's output must be flat class scores (end with Flatten/Linear); it is " +
+           shape.str();
+  if (shape.c < 2 || shape.c > kMaxClasses)
+    return where(last, s->layers[last]) + ": the last layer's output is the class scores, " +
+           std::to_string(shape.c) + " of them; there must be 2 to " +
+           std::to_string(kMaxClasses) + " classes (labels are bytes)";
+  s->classes = shape.c;
+
+  e = check_memory(*s, limits);
+  if (!e.empty()) return e;
+  lay_out(s);
+
+  json c = json::object();
+  c["input"] = {s->input.c, s->input.h, s->input.w};
+  json arr = json::array();
+  for (const Layer& l : s->layers) arr.push_back(layer_json(l));
+  c["layers"] = std::move(arr);
+  s->canonical = c.dump();
+  return "";
+}
+
+// ---------------------------------------------------------------------------
+// JSON text -> document, through SAX: a syntax error comes back as a message with
+// its line and column (no exception), and a key given twice in one object, which
+// JSON allows and nlohmann resolves silently (the last wins), is remembered: a
+// spec with two "kernel_size" is ambiguous and refused.
+class DocBuilder : public nlohmann::json_sax<json> {
+ public:
+  explicit DocBuilder(const std::string& text) : text_(text) {}
+
+  json root;
+  std::string error;  // a syntax error, with its line and column
+  bool duplicate = false;
+  std::vector<std::string> dup_path;  // keys / indices of the object holding the duplicate
+  std::string dup_key;
+
+  bool null() override { return add(nullptr); }
+  bool boolean(bool b) override { return add(b); }
+  bool number_integer(number_integer_t v) override { return add(v); }
+  bool number_unsigned(number_unsigned_t v) override { return add(v); }
+  bool number_float(number_float_t v, const string_t&) override { return add(v); }
+  bool string(string_t& v) override { return add(std::move(v)); }
+  bool binary(binary_t&) override { return false; }  // not produced by JSON text
+  bool start_object(std::size_t) override { return open(json::object()); }
+  bool start_array(std::size_t) override { return open(json::array()); }
+  bool end_object() override { return close(); }
+  bool end_array() override { return close(); }
+  bool key(string_t& k) override {
+    if (!duplicate && stack_.back()->contains(k)) {
+      duplicate = true;
+      dup_path = path_;
+      dup_key = k;
+    }
+    key_ = std::move(k);
+    return true;
+  }
+  bool parse_error(std::size_t position, const std::string&,
+                   const nlohmann::detail::exception& ex) override {
+    // ex.what(): "[json.exception.parse_error.101] parse error at line 2, column 5: ..."
+    std::string m = ex.what();
+    const size_t tag = m.find("] ");
+    if (!m.empty() && m[0] == '[' && tag != std::string::npos) m = m.substr(tag + 2);
+    if (m.rfind("parse error ", 0) == 0) m = m.substr(12);
+    if (m.rfind("at line ", 0) != 0) {  // e.g. "number overflow parsing '1e999'": no position
+      const size_t end = std::min(position, text_.size());
+      size_t line = 1, line_start = 0;
+      for (size_t i = 0; i < end; ++i)
+        if (text_[i] == '\n') {
+          ++line;
+          line_start = i + 1;
+        }
+      m = "at line " + std::to_string(line) + ", column " + std::to_string(end - line_start) +
+          ": " + m;
+    }
+    error = "the spec is not valid JSON " + clip(m, 300);
+    return false;
+  }
+
+ private:
+  // Places v in the open container (or as the root); returns it.
+  json* place(json&& v) {
+    if (stack_.empty()) {
+      root = std::move(v);
+      return &root;
+    }
+    json& top = *stack_.back();
+    if (top.is_array()) {
+      top.push_back(std::move(v));
+      return &top.back();
+    }
+    json& slot = top[key_];
+    slot = std::move(v);
+    return &slot;
+  }
+  bool add(json&& v) {
+    place(std::move(v));
+    return true;
+  }
+  bool open(json&& v) {
+    // A spec nests 4 deep (top, "layers", a layer, [h, w]); stopping early keeps a
+    // hostile "[[[[..." from costing ~100 bytes of memory per byte of input.
+    if (stack_.size() >= kMaxDepth) {
+      error = "the spec nests arrays and objects more than " + std::to_string(kMaxDepth) +
+              " levels deep; a model spec needs 4";
+      return false;
+    }
+    std::string part;
+    if (!stack_.empty()) part = stack_.back()->is_array() ? std::to_string(stack_.back()->size()) : key_;
+    // Children of the open container are only appended, so pointers to the open
+    // containers (each the last child of its parent) stay valid.
+    stack_.push_back(place(std::move(v)));
+    path_.push_back(std::move(part));
+    return true;
+  }
+  bool close() {
+    stack_.pop_back();
+    path_.pop_back();
+    return true;
+  }
+
+  const std::string& text_;
+  std::vector<json*> stack_;
+  std::vector<std::string> path_;  // path_[0] is the root's ("")
+  std::string key_;
+};
+
+// The message for a key given twice, naming the layer when it is inside one.
+std::string duplicate_message(const DocBuilder& b) {
+  const std::vector<std::string>& p = b.dup_path;
+  const std::string twice = quote(b.dup_key) + " is given twice";
+  if (p.size() == 1) return twice + " at the top level";
+  if (p.size() == 3 && p[1] == "layers" && b.root.is_object()) {
+    const auto layers = b.root.find("layers");
+    // p[2] is an index when "layers" held the array at the time; the document may
+    // have replaced it since ("layers" given twice), so check before using it.
+    size_t i = 0;
+    bool index = !p[2].empty() && p[2].size() <= 9;
+    for (char c : p[2]) index = index && c >= '0' && c <= '9';
+    if (index) i = (size_t)std::atol(p[2].c_str());
+    if (index && layers != b.root.end() && layers->is_array() && i < layers->size()) {
+      const json& d = (*layers)[i];
+      const auto type = d.find("type");
+      const TypeInfo* t = type != d.end() && type->is_string()
+                              ? find_type(type->get_ref<const std::string&>())
+                              : nullptr;
+      return where(i) + (t ? std::string(" (") + t->name + ")" : "") + ": " + twice;
+    }
+  }
+  std::string at;
+  for (size_t i = 1; i < p.size(); ++i) at += "/" + clip(p[i], 40);
+  return twice + " in the object at " + quote(at);
+}
+
+// src/defaults.json, parsed once (keys in file order, for the preset list).
+const ojson& defaults_doc() {
+  static const ojson d = ojson::parse(kDefaultsJson, nullptr, /*allow_exceptions=*/false);
+  return d;
+}
+
+const ojson* presets() {
+  const ojson& d = defaults_doc();
+  if (!d.is_object()) return nullptr;
+  const auto p = d.find("presets");
+  return p != d.end() && p->is_object() ? &*p : nullptr;
+}
+
+Status preset(const std::string& name, NetSpec* out, const SpecLimits& limits) {
+  const ojson* p = presets();
+  if (!p) return Status::Error("the compiled-in src/defaults.json has no \"presets\" object");
+  const auto it = p->find(name);
+  if (it == p->end())
+    return Status::Error("unknown preset " + quote(name) + "; the presets are " +
+                         join(preset_names()));
+  const Status s = parse_spec(it->dump(), out, limits);
+  if (!s.ok()) return Status::Error("preset " + quote(name) + ": " + s.message);
+  return s;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+
+const char* layer_kind_name(LayerKind k) {
+  return (size_t)k < types().size() ? types()[(size_t)k].name : "?";
+}
+
+std::string Shape::str() const {
+  if (flat) return "[" + std::to_string(c) + "]";
+  return "[" + std::to_string(c) + ", " + std::to_string(h) + ", " + std::to_string(w) + "]";
+}
+
+bool Layer::has_params() const {
+  return kind == LayerKind::Conv2d || kind == LayerKind::Linear ||
+         ((kind == LayerKind::BatchNorm2d || kind == LayerKind::BatchNorm1d) && affine);
+}
+
+const ParamSpec* NetSpec::find(const std::string& name) const {
+  for (const ParamSpec& p : params)
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+Status parse_spec(const std::string& text, NetSpec* out, const SpecLimits& limits) {
+  DocBuilder b(text);
+  if (!json::sax_parse(text, &b))
+    return Status::Error(valid_utf8(b.error.empty() ? "the spec is not valid JSON" : b.error));
+  if (b.duplicate) return Status::Error(valid_utf8(duplicate_message(b)));
+  NetSpec s;
+  const std::string e = build_spec(b.root, limits, &s);
+  if (!e.empty()) return Status::Error(valid_utf8(e));
+  *out = std::move(s);
+  return Status::Ok();
+}
+
+std::vector<std::string> preset_names() {
+  std::vector<std::string> names;
+  if (const ojson* p = presets())
+    for (const auto& kv : p->items()) names.push_back(kv.key());
+  return names;
+}
+
+Status preset_spec(const std::string& name, NetSpec* out) { return preset(name, out, {}); }
+
+const std::string& defaults_json() {
+  static const std::string s = kDefaultsJson;
+  return s;
+}
+
+std::string default_preset() {
+  const ojson& d = defaults_doc();
+  if (d.is_object()) {
+    const auto m = d.find("default_model");
+    if (m != d.end() && m->is_string()) return m->get<std::string>();
+  }
+  return "seed";
+}
+
+Status spec_from_name_or_json(const std::string& name_or_json, NetSpec* out,
+                              const SpecLimits& limits) {
+  const size_t b = name_or_json.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos)
+    return Status::Error("no model given: expected a preset (" + join(preset_names()) +
+                         ") or a JSON spec {\"input\": [C, H, W], \"layers\": [...]}");
+  // '[' too: a JSON array is a spec with the wrong shape, not a preset's name.
+  if (name_or_json[b] == '{' || name_or_json[b] == '[') return parse_spec(name_or_json, out, limits);
+  const size_t e = name_or_json.find_last_not_of(" \t\r\n");
+  const Status s = preset(name_or_json.substr(b, e - b + 1), out, limits);
+  if (!s.ok() && s.message.rfind("unknown preset", 0) == 0)
+    return Status::Error(s.message + "; a model can also be a JSON spec {\"input\": [C, H, W], "
+                         "\"layers\": [...]}");
+  return s;
+}
+
+std::vector<LayerRow> layer_table(const NetSpec& spec) {
+  std::vector<LayerRow> rows;
+  for (size_t i = 0; i < spec.layers.size(); ++i) {
+    const Layer& l = spec.layers[i];
+    LayerRow r;
+    r.index = (int)i;
+    r.name = l.name;
+    r.type = layer_kind_name(l.kind);
+    r.out = l.out_shape;
+    r.params = (size_t)layer_param_count(l);
+    const uint64_t out = l.out_shape.numel();
+    switch (l.kind) {
+      case LayerKind::Conv2d:  // bias adds are not counted (torchinfo's convention)
+        r.flops = 2 * sat_mul(out, (uint64_t)l.in.c * l.kh * l.kw);
+        break;
+      case LayerKind::Linear: r.flops = 2 * sat_mul(out, l.in.numel()); break;
+      case LayerKind::MaxPool2d:
+      case LayerKind::AvgPool2d: r.flops = sat_mul(out, (uint64_t)l.kh * l.kw); break;
+      case LayerKind::AdaptiveAvgPool2d: r.flops = l.in.numel(); break;
+      case LayerKind::Flatten: r.flops = 0; break;
+      default: r.flops = out; break;  // activations, Dropout, BatchNorm
+    }
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+std::string spec_difference(const NetSpec& a, const NetSpec& b) {
+  if (a.canonical == b.canonical) return "";
+  if (!(a.input == b.input))
+    return "the input is " + a.input.str() + " here but " + b.input.str() + " in the checkpoint";
+  const size_t n = std::min(a.layers.size(), b.layers.size());
+  for (size_t i = 0; i < n; ++i) {
+    const Layer& x = a.layers[i];
+    const Layer& y = b.layers[i];
+    const std::string at = "layer " + std::to_string(i);
+    if (x.kind != y.kind)
+      return at + " differs: " + x.name + " = " + layer_repr(x) + " here but " + y.name + " = " +
+             layer_repr(y) + " in the checkpoint";
+    const std::string named = at + " (" + x.name + ", " + layer_kind_name(x.kind) + ") differs: ";
+    for (const Arg& arg : type_info(x.kind).args) {
+      const json u = arg_value(arg.field, x), v = arg_value(arg.field, y);
+      if (u != v)
+        return named + "\"" + arg.key + "\" is " + u.dump() + " here but " + v.dump() +
+               " in the checkpoint";
+    }
+    if (x.name != y.name)
+      return named + "it is named \"" + x.name + "\" here but \"" + y.name + "\" in the checkpoint";
+  }
+  if (a.layers.size() != b.layers.size())
+    return "the checkpoint's model has " + std::to_string(b.layers.size()) + " layers, this one " +
+           std::to_string(a.layers.size());
+  return "the canonical specs differ";  // only for NetSpecs not made by parse_spec
+}
+
+}  // namespace wt
