@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (tests/fuzz, clang + ASan + UBSan) and fuzzes each
 # for SECONDS_EACH seconds, one after the other (one fuzzer process at a time).
-#   bash scripts/fuzz.sh [SECONDS_EACH=60] [TARGET...]     (targets: checkpoint idx)
+#   bash scripts/fuzz.sh [SECONDS_EACH=60] [TARGET...]     (targets: checkpoint idx spec)
 # Working corpora grow in build/fuzz-corpus/<target> (seeded from tests/fuzz/corpus);
 # logs go to build/fuzz-logs/, crash/leak/timeout files to build/fuzz-crashes/.
 # Exits non-zero if a target crashes (or a regression input fails).
@@ -12,8 +12,8 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(checkpoint idx)
-case "$secs" in ''|*[!0-9]*) echo "usage: bash scripts/fuzz.sh [SECONDS_EACH] [checkpoint|idx ...]" >&2; exit 2;; esac
+[ ${#targets[@]} -gt 0 ] || targets=(checkpoint idx spec)
+case "$secs" in ''|*[!0-9]*) echo "usage: bash scripts/fuzz.sh [SECONDS_EACH] [checkpoint|idx|spec ...]" >&2; exit 2;; esac
 
 build=build/fuzz
 # WT_FUZZ_SKIP_KNOWN_BUGS=ON skips inputs of known bugs (tests/fuzz/CMakeLists.txt).

@@ -37,6 +37,10 @@ const ui = {
   checkpoints: [],
   results: null,
   gridMode: 'all',
+  // The model of the current run (or the one Start trains): { name, input: [c, h, w],
+  // classes, params }, from the worker. The grid, the matrix and the drawing pad take
+  // their sizes from it.
+  model: null,
 };
 
 // Chart series, grown as progress arrives (plain arrays: uPlot reads them as they are).
@@ -416,12 +420,13 @@ function renderCheckpoints() {
     const meta = document.createElement('div');
     meta.className = 'ckpt-meta';
     meta.textContent = [
+      ...(r.model ? [r.model] : []),
       `epoch ${epochPosition(r)}`,
       `loss ${formatLoss(r.loss)}`,
       `acc ${formatPercent(r.accuracy)}`,
       formatBytes(r.size),
     ].join(' · ');
-    meta.title = `${r.dataName}, ${nf.format(r.trainCount)} training images, batch ${r.batchSize}, learning rate ${r.learningRate}, seed ${r.seed}`;
+    meta.title = `${r.model ? `model ${r.model}, ` : ''}${r.dataName}, ${nf.format(r.trainCount)} training images, batch ${r.batchSize}, learning rate ${r.learningRate}, seed ${r.seed}`;
     li.append(title, when, meta, actions);
     frag.append(li);
   }
@@ -568,9 +573,27 @@ async function updateStorageEstimate() {
 // existing cells costs ~1 ms.
 const GRID_SIZE = 48;
 let gridCells = null;
+let gridInput = null; // the [c, h, w] the grid's canvases were built for
 let cmCells = null;
+let cmClasses = 0; // the class count the matrix was built for
 
-function buildGrid() {
+const sameShape = (a, b) => !!a && !!b && a.length === b.length && a.every((x, i) => x === b[i]);
+
+/** The model's sizes changed (a first description, another run's model): rebuild
+ *  what depends on them. */
+function setModel(model) {
+  if (!model) return;
+  ui.model = model;
+  if (!sameShape(gridInput, model.input)) buildGrid(model.input);
+  if (cmClasses !== model.classes) {
+    buildConfusion(model.classes);
+    buildProbs(model.classes);
+  }
+}
+
+function buildGrid(input) {
+  const [, h, w] = input;
+  gridInput = input;
   const frag = document.createDocumentFragment();
   gridCells = [];
   for (let k = 0; k < GRID_SIZE; k++) {
@@ -578,8 +601,8 @@ function buildGrid() {
     cell.className = 'cell placeholder';
     cell.setAttribute('data-testid', 'result-cell');
     const c = document.createElement('canvas');
-    c.width = 28;
-    c.height = 28;
+    c.width = w;
+    c.height = h;
     const ctx = c.getContext('2d');
     const label = document.createElement('span');
     const b = document.createElement('b');
@@ -588,7 +611,7 @@ function buildGrid() {
     label.append(b, rest);
     cell.append(c, label);
     frag.append(cell);
-    gridCells.push({ cell, ctx, b, rest, image: ctx.createImageData(28, 28) });
+    gridCells.push({ cell, ctx, b, rest, image: ctx.createImageData(w, h) });
   }
   const empty = document.createElement('p');
   empty.className = 'empty grid-empty';
@@ -600,6 +623,11 @@ function buildGrid() {
 function renderGrid() {
   const r = ui.results;
   if (!r) return;
+  if (!sameShape(gridInput, r.input)) buildGrid(r.input);
+  // One image is c planes of h*w (C, H, W order): gray for one channel, RGB for three.
+  const [c, h, w] = r.input;
+  const plane = h * w, size = c * plane;
+  const green = c >= 3 ? plane : 0, blue = c >= 3 ? 2 * plane : 0;
   const set = ui.gridMode === 'wrong' ? r.mistakes : r.sample;
   const n = Math.min(GRID_SIZE, set.label.length);
   const empty = $('results-grid').querySelector('.grid-empty');
@@ -614,11 +642,10 @@ function renderGrid() {
     g.cell.hidden = false;
     const wrong = set.label[k] !== set.predicted[k];
     const d = g.image.data;
-    for (let i = 0, o = k * 784; i < 784; i++) {
-      const v = set.pixels[o + i];
-      d[i * 4] = v;
-      d[i * 4 + 1] = v;
-      d[i * 4 + 2] = v;
+    for (let i = 0, o = k * size; i < plane; i++) {
+      d[i * 4] = set.pixels[o + i];
+      d[i * 4 + 1] = set.pixels[o + green + i];
+      d[i * 4 + 2] = set.pixels[o + blue + i];
       d[i * 4 + 3] = 255;
     }
     g.ctx.putImageData(g.image, 0, 0);
@@ -631,7 +658,8 @@ function renderGrid() {
   $('grid-caption').textContent = `predicted label${ui.gridMode === 'wrong' ? ' ≠ true label' : ''} · step ${nf.format(r.step)}`;
 }
 
-function buildConfusion() {
+function buildConfusion(classes) {
+  cmClasses = classes;
   const table = document.createElement('table');
   table.className = 'cm';
   const head = table.createTHead().insertRow();
@@ -639,19 +667,19 @@ function buildConfusion() {
   corner.className = 'axis';
   corner.textContent = 'true╲pred';
   head.append(corner);
-  for (let p = 0; p < 10; p++) {
+  for (let p = 0; p < classes; p++) {
     const th = document.createElement('th');
     th.textContent = p;
     head.append(th);
   }
   const body = table.createTBody();
   cmCells = [];
-  for (let t = 0; t < 10; t++) {
+  for (let t = 0; t < classes; t++) {
     const row = body.insertRow();
     const th = document.createElement('th');
     th.textContent = t;
     row.append(th);
-    for (let p = 0; p < 10; p++) cmCells.push(row.insertCell());
+    for (let p = 0; p < classes; p++) cmCells.push(row.insertCell());
   }
   $('confusion').replaceChildren(table);
 }
@@ -659,14 +687,15 @@ function buildConfusion() {
 function renderConfusion() {
   const r = ui.results;
   if (!r) return;
-  const m = r.confusion;
+  const m = r.confusion, K = r.classes;
+  if (cmClasses !== K) buildConfusion(K);
   const accent = color('--accent'), danger = color('--danger');
-  for (let t = 0; t < 10; t++) {
+  for (let t = 0; t < K; t++) {
     let rowTotal = 0;
-    for (let p = 0; p < 10; p++) rowTotal += m[t * 10 + p];
-    for (let p = 0; p < 10; p++) {
-      const n = m[t * 10 + p];
-      const td = cmCells[t * 10 + p];
+    for (let p = 0; p < K; p++) rowTotal += m[t * K + p];
+    for (let p = 0; p < K; p++) {
+      const n = m[t * K + p];
+      const td = cmCells[t * K + p];
       const share = rowTotal ? n / rowTotal : 0;
       // Diagonal in the accent colour, errors in red; strength = share of that true class.
       const base = t === p ? accent : danger;
@@ -696,17 +725,21 @@ const pad = $('draw-canvas');
 const padCtx = pad.getContext('2d', { willReadFrequently: true });
 const preview = $('draw-preview').getContext('2d');
 const probsList = $('draw-probs');
-for (let d = 0; d < 10; d++) {
-  const li = document.createElement('li');
-  li.innerHTML = `<span>${d}</span><div class="p" style="width:0%"></div>`;
-  probsList.append(li);
+function buildProbs(classes) {
+  const items = [];
+  for (let d = 0; d < classes; d++) {
+    const li = document.createElement('li');
+    li.innerHTML = `<span>${d}</span><div class="p" style="width:0%"></div>`;
+    items.push(li);
+  }
+  probsList.replaceChildren(...items);
 }
 
 function clearPad() {
   padCtx.fillStyle = '#000';
   padCtx.fillRect(0, 0, pad.width, pad.height);
   preview.fillStyle = '#000';
-  preview.fillRect(0, 0, 28, 28);
+  preview.fillRect(0, 0, preview.canvas.width, preview.canvas.height);
   $('draw-label').textContent = '?';
   $('draw-conf').textContent = 'draw 0–9';
   for (const li of probsList.children) {
@@ -719,15 +752,16 @@ clearPad();
 /**
  * MNIST-style preprocessing of the drawing: crop to the ink, scale the longer
  * side to 20 px (aspect kept), and place it in 28x28 so its center of mass is
- * at the center, as in LeCun's preparation of the data set.
+ * at the center, as in LeCun's preparation of the data set. Other input sizes
+ * scale the same proportions (20/28 of the side); every channel gets the gray.
  */
-function padToMnist() {
-  const { width: W, height: H } = pad;
-  const src = padCtx.getImageData(0, 0, W, H).data;
-  let x0 = W, y0 = H, x1 = -1, y1 = -1;
-  for (let y = 0; y < H; y++) {
-    for (let x = 0; x < W; x++) {
-      if (src[(y * W + x) * 4] > 20) {
+function padToInput([C, H, W]) {
+  const { width: PW, height: PH } = pad;
+  const src = padCtx.getImageData(0, 0, PW, PH).data;
+  let x0 = PW, y0 = PH, x1 = -1, y1 = -1;
+  for (let y = 0; y < PH; y++) {
+    for (let x = 0; x < PW; x++) {
+      if (src[(y * PW + x) * 4] > 20) {
         if (x < x0) x0 = x;
         if (x > x1) x1 = x;
         if (y < y0) y0 = y;
@@ -737,36 +771,41 @@ function padToMnist() {
   }
   if (x1 < 0) return null;
   const bw = x1 - x0 + 1, bh = y1 - y0 + 1;
-  const scale = 20 / Math.max(bw, bh);
+  const scale = (20 * Math.min(H, W)) / 28 / Math.max(bw, bh); // 20 / max(bw, bh) for 28x28
   const w = Math.max(1, Math.round(bw * scale)), h = Math.max(1, Math.round(bh * scale));
-  const small = new OffscreenCanvas(28, 28);
+  const small = new OffscreenCanvas(W, H);
   const sctx = small.getContext('2d', { willReadFrequently: true });
   sctx.imageSmoothingEnabled = true;
   sctx.imageSmoothingQuality = 'high';
   sctx.fillStyle = '#000';
-  sctx.fillRect(0, 0, 28, 28);
-  sctx.drawImage(pad, x0, y0, bw, bh, (28 - w) / 2, (28 - h) / 2, w, h);
-  let px = sctx.getImageData(0, 0, 28, 28).data;
+  sctx.fillRect(0, 0, W, H);
+  sctx.drawImage(pad, x0, y0, bw, bh, (W - w) / 2, (H - h) / 2, w, h);
+  let px = sctx.getImageData(0, 0, W, H).data;
+  const plane = H * W;
   let mass = 0, mx = 0, my = 0;
-  for (let i = 0; i < 784; i++) {
+  for (let i = 0; i < plane; i++) {
     const v = px[i * 4];
     mass += v;
-    mx += v * (i % 28);
-    my += v * Math.floor(i / 28);
+    mx += v * (i % W);
+    my += v * Math.floor(i / W);
   }
-  const dx = Math.round(13.5 - mx / mass), dy = Math.round(13.5 - my / mass);
+  const dx = Math.round((W - 1) / 2 - mx / mass), dy = Math.round((H - 1) / 2 - my / mass);
   if (dx || dy) {
-    const shifted = new OffscreenCanvas(28, 28);
+    const shifted = new OffscreenCanvas(W, H);
     const c2 = shifted.getContext('2d', { willReadFrequently: true });
     c2.fillStyle = '#000';
-    c2.fillRect(0, 0, 28, 28);
+    c2.fillRect(0, 0, W, H);
     c2.drawImage(small, dx, dy);
-    px = c2.getImageData(0, 0, 28, 28).data;
+    px = c2.getImageData(0, 0, W, H).data;
   }
-  const out = new Float32Array(784);
-  const img = preview.createImageData(28, 28);
-  for (let i = 0; i < 784; i++) {
-    out[i] = px[i * 4] / 255;
+  const out = new Float32Array(C * plane);
+  if (preview.canvas.width !== W || preview.canvas.height !== H) {
+    preview.canvas.width = W;
+    preview.canvas.height = H;
+  }
+  const img = preview.createImageData(W, H);
+  for (let i = 0; i < plane; i++) {
+    for (let c = 0; c < C; c++) out[c * plane + i] = px[i * 4] / 255;
     img.data[i * 4] = img.data[i * 4 + 1] = img.data[i * 4 + 2] = px[i * 4];
     img.data[i * 4 + 3] = 255;
   }
@@ -777,7 +816,8 @@ function padToMnist() {
 let predictBusy = false, predictAgain = false;
 async function predictDrawing() {
   if (predictBusy) { predictAgain = true; return; }
-  const pixels = padToMnist();
+  if (!ui.model) return;
+  const pixels = padToInput(ui.model.input);
   if (!pixels) return;
   predictBusy = true;
   try {
@@ -918,6 +958,7 @@ function applyProgress(e) {
   for (const k of ['step', 'epoch', 'epochStep', 'stepsPerEpoch', 'epochsTarget', 'batchSize']) {
     if (e[k] != null) ui[k] = e[k];
   }
+  if (e.model && (e.model.name !== ui.model?.name || !sameShape(e.model.input, ui.model?.input) || e.model.classes !== ui.model?.classes)) setModel(e.model);
 }
 
 // ---------------------------------------------------------------- buttons ----
@@ -1052,6 +1093,7 @@ window.wasmTrainer = Object.freeze({
   get checkpoints() { return ui.checkpoints.map((r) => ({ id: r.id, step: r.step, epoch: r.epoch, reason: r.reason })); },
   get data() { return ui.data && { name: ui.data.name, trainCount: ui.data.trainCount, testCount: ui.data.testCount, fromCache: ui.data.fromCache }; },
   get results() { return ui.results && { accuracy: ui.results.accuracy, count: ui.results.count, step: ui.results.step }; },
+  get model() { return ui.model && { ...ui.model }; },
 });
 
 // ------------------------------------------------------------------ start ----
@@ -1062,8 +1104,6 @@ setChip('env-isolated', self.crossOriginIsolated, self.crossOriginIsolated ? 'cr
 setChip('env-storage', !!window.indexedDB, window.indexedDB ? 'IndexedDB' : 'no IndexedDB');
 
 loadSettings();
-buildGrid();
-buildConfusion();
 renderButtons();
 renderCheckpoints();
 if (!simdOk) {
@@ -1071,6 +1111,8 @@ if (!simdOk) {
     'It does not support WebAssembly SIMD, which the trainer is compiled with. Use a current Chrome, Edge or Firefox, or Safari 16.4 or newer.');
 }
 const init = await api.init(Comlink.proxy(onEvent), { ...limits, loadBuiltin: simdOk });
+setModel(init.model);
+if (init.modelError && simdOk) showError('The model could not be loaded', init.modelError);
 ui.checkpoints = init.checkpoints;
 renderCheckpoints();
 renderRecovery();

@@ -11,7 +11,9 @@
 // Imports use relative URLs, not the page's import map: Chromium does not
 // apply import maps inside module workers.
 import * as Comlink from '../node_modules/comlink/dist/esm/comlink.mjs';
-import { createTrainer, inspectCheckpoint, threadsSupported } from '../src/js/wasm-trainer.js';
+import {
+  createTrainer, describeModel, inspectCheckpoint, loadModule, modelOfCheckpoint, threadsSupported,
+} from '../src/js/wasm-trainer.js';
 
 // The pthreads build when the page is cross-origin isolated (the server sends
 // COOP/COEP), else the single-thread build. Results are identical either way.
@@ -27,6 +29,11 @@ let emit = () => {};
 let data = null; // { name, builtin, trainImages, trainLabels, testImages, testLabels, trainCount, testCount }
 let pageLimits = { trainLimit: 0, testLimit: 0 }; // from the page URL (trainLimit/testLimit)
 let session = null; // { trainer, limits, epochsTarget, runStartedAt }
+// The model a new run trains: init's `model` option (a preset name or a spec),
+// else the JS API's default (src/defaults.json: "seed"). A resume takes the
+// checkpoint's model instead.
+let modelOption;
+let defaultModel = null; // its description, for the page before any run
 let state = STATE.LOADING;
 let settings = { autosaveSeconds: DEFAULTS.autosaveSeconds, keepCheckpoints: DEFAULTS.keepCheckpoints };
 
@@ -44,14 +51,19 @@ function setState(s, extra = {}) {
   emit({ type: EVENT.STATE, state: s, ...extra, ...progressSnapshot() });
 }
 
+/** What the page shows of a model: name (preset or "custom"), input [c, h, w], classes. */
+function modelSummary(m) {
+  return m && { name: m.name, input: Array.from(m.input), classes: m.classes, params: m.params };
+}
+
 function progressSnapshot() {
-  if (!session) return { step: 0, epoch: 0, epochStep: 0, stepsPerEpoch: 0, epochsTarget: 0 };
+  if (!session) return { step: 0, epoch: 0, epochStep: 0, stepsPerEpoch: 0, epochsTarget: 0, model: modelSummary(defaultModel) };
   const p = session.trainer.progress();
   const c = session.trainer.config;
   return {
     step: p.step, epoch: p.epoch, epochStep: p.epochStep, stepsPerEpoch: p.stepsPerEpoch,
     trainCount: p.trainCount, testCount: p.testCount, epochsTarget: session.epochsTarget,
-    batchSize: c.batchSize, learningRate: c.learningRate, seed: c.seed,
+    batchSize: c.batchSize, learningRate: c.learningRate, seed: c.seed, model: modelSummary(session.trainer.model),
   };
 }
 
@@ -78,6 +90,9 @@ function idxHeader(bytes, what) {
   if (magic === 0x801) return { kind: 'labels', count };
   throw new Error(`${what}: not an IDX image or label file (magic number 0x${magic.toString(16)}, expected 0x803 or 0x801)`);
 }
+
+/** Where an IDX file's data starts: after the magic and one u32 per dimension. */
+const idxDataOffset = (bytes) => 4 + 4 * bytes[3];
 
 async function gunzip(stream) {
   return new Uint8Array(await new Response(stream.pipeThrough(new DecompressionStream('gzip'))).arrayBuffer());
@@ -195,7 +210,7 @@ function checkpoint(reason, { force = false } = {}) {
     createdAt: Date.now(), reason,
     step: p.step, epoch: p.epoch, epochStep: p.epochStep, stepsPerEpoch: p.stepsPerEpoch,
     epochsTarget: session.epochsTarget, loss, accuracy,
-    batchSize: c.batchSize, learningRate: c.learningRate, seed: c.seed,
+    batchSize: c.batchSize, learningRate: c.learningRate, seed: c.seed, model: trainer.model.name,
     dataName: data.name, trainCount: p.trainCount, testCount: p.testCount,
     trainLimit: session.limits.trainLimit, testLimit: session.limits.testLimit,
   };
@@ -252,33 +267,36 @@ async function computeResults() {
   const n = trainer.progress().testCount;
   if (!n) return;
   const trainerAtStart = trainer;
+  // Sizes from the model: one image is c*h*w pixels, the matrix classes x classes.
+  const { input, classes } = trainer.model;
+  const size = input.reduce((a, b) => a * b, 1);
   const predicted = new Uint8Array(n);
-  const labels = data.testLabels.subarray(8, 8 + n);
-  const images = data.testImages.subarray(16, 16 + n * 784);
+  const labels = data.testLabels.subarray(idxDataOffset(data.testLabels), idxDataOffset(data.testLabels) + n);
+  const images = data.testImages.subarray(idxDataOffset(data.testImages), idxDataOffset(data.testImages) + n * size);
   for (let b = 0; b < n; b += TRAINING.predictChunk) {
     const m = Math.min(TRAINING.predictChunk, n - b);
-    predicted.set(trainer.predict(images.subarray(b * 784, (b + m) * 784)).labels, b);
+    predicted.set(trainer.predict(images.subarray(b * size, (b + m) * size)).labels, b);
     if (b + m < n) {
       await yieldToEventLoop();
       if (session?.trainer !== trainerAtStart) return; // replaced meanwhile: stale
     }
   }
-  const confusion = new Uint32Array(100);
+  const confusion = new Uint32Array(classes * classes);
   let correct = 0;
   const wrong = [];
   for (let i = 0; i < n; i++) {
-    confusion[labels[i] * 10 + predicted[i]]++;
+    if (labels[i] < classes) confusion[labels[i] * classes + predicted[i]]++;
     if (labels[i] === predicted[i]) correct++;
     else if (wrong.length < 48) wrong.push(i);
   }
   const first = Array.from({ length: Math.min(48, n) }, (_, i) => i);
   const pick = (idx) => ({
     index: Uint32Array.from(idx),
-    pixels: Uint8Array.from(idx.flatMap((i) => Array.from(images.subarray(i * 784, (i + 1) * 784)))),
+    pixels: Uint8Array.from(idx.flatMap((i) => Array.from(images.subarray(i * size, (i + 1) * size)))),
     label: Uint8Array.from(idx.map((i) => labels[i])),
     predicted: Uint8Array.from(idx.map((i) => predicted[i])),
   });
-  emit({ type: EVENT.RESULTS, count: n, correct, accuracy: correct / n, confusion,
+  emit({ type: EVENT.RESULTS, count: n, correct, accuracy: correct / n, confusion, input: Array.from(input), classes,
     step: trainer.progress().step, sample: pick(first), mistakes: pick(wrong) });
 }
 
@@ -423,7 +441,9 @@ async function adopt(bytes, { epochs, limits }) {
     }
     use.trainLimit = trainCount === data.trainCount ? 0 : trainCount;
   }
-  const candidate = await createTrainer({ seed: Number(md.seed) || 0, batchSize: Number(md.batch_size) || DEFAULTS.batchSize, threads: THREADS });
+  // The checkpoint's own model (format version 1 files: the seed's CNN).
+  const model = await modelOfCheckpoint(bytes);
+  const candidate = await createTrainer({ model: model.canonical, seed: Number(md.seed) || 0, batchSize: Number(md.batch_size) || DEFAULTS.batchSize, threads: THREADS });
   try {
     candidate.setData(datasetFor(use));
     candidate.loadCheckpoint(bytes);
@@ -454,13 +474,24 @@ function afterAdopt() {
 // ------------------------------------------------------------------ api ----
 
 const api = {
-  /** Registers the event callback and starts loading MNIST. */
-  async init(onEvent, { trainLimit = 0, testLimit = 0, loadBuiltin = true } = {}) {
+  /** Registers the event callback and starts loading MNIST. `model` (a preset
+   *  name or a spec) is what Start trains; default: the JS API's ("seed"). Returns
+   *  the stored checkpoints and that model ({name, input, classes, params}, or
+   *  null with `modelError` when it is refused or the wasm cannot load). */
+  async init(onEvent, { trainLimit = 0, testLimit = 0, loadBuiltin = true, model } = {}) {
     // Fire and forget: a closed page must not leave rejected promises behind.
     emit = (e) => { Promise.resolve(onEvent(e)).catch(() => {}); };
     pageLimits = { trainLimit, testLimit };
+    modelOption = model;
     if (loadBuiltin) api.loadBuiltinData().catch(() => {});
-    return { checkpoints: await store.listCheckpoints().catch(() => []) };
+    // The variant training will use, so describing the model loads no second module.
+    let modelError = null;
+    const described = loadModule({ threads: THREADS }).then(() => describeModel(modelOption)).then((d) => {
+      defaultModel = d;
+    }, (e) => { modelError = e.message; });
+    const checkpoints = await store.listCheckpoints().catch(() => []);
+    await described;
+    return { checkpoints, model: modelSummary(defaultModel), modelError };
   },
 
   async loadBuiltinData() {
@@ -502,11 +533,13 @@ const api = {
     return { name: data.name, trainCount: data.trainCount, testCount: data.testCount };
   },
 
-  /** A fresh run with these hyperparameters. */
-  async start({ epochs, batchSize, learningRate, seed }) {
+  /** A fresh run with these hyperparameters; `model` (a preset name or a spec)
+   *  overrides init's. */
+  async start({ epochs, batchSize, learningRate, seed, model }) {
     await ensureData();
     const target = checkEpochs(epochs);
-    const trainer = await createTrainer({ batchSize, learningRate, seed, threads: THREADS }); // throws with a message on bad values
+    // Throws with a message on bad values or a refused model.
+    const trainer = await createTrainer({ model: model ?? modelOption, batchSize, learningRate, seed, threads: THREADS });
     try {
       trainer.setData(datasetFor(pageLimits));
     } catch (e) {
@@ -599,7 +632,7 @@ const api = {
     return afterAdopt();
   },
 
-  /** One image (784 floats 0..1) -> label and probabilities, or null before any training. */
+  /** One image (the model's c*h*w floats 0..1) -> label and probabilities, or null before any training. */
   predict(pixels) {
     if (!session) return null;
     const r = session.trainer.predict(pixels);

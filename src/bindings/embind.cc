@@ -2,16 +2,19 @@
 // between JS values and the core's types, copies every array out (JS-owned
 // copies, never views into wasm memory, which growth invalidates) and reports
 // failures one way: an `error` string ("" when fine). src/js/wasm-trainer.js
-// turns that into thrown Errors.
+// turns that into thrown Errors. Every size comes from the model's spec.
 #include <emscripten/bind.h>
 #include <emscripten/val.h>
 
+#include <algorithm>
 #include <cstring>
+#include <memory>
 
-#include "core/model.h"
+#include "core/network.h"
 #include "core/safetensors.h"
-#include "kernels/kernels.h"
+#include "core/spec.h"
 #include "core/trainer.h"
+#include "kernels/kernels.h"
 
 using emscripten::val;
 using namespace wt;
@@ -35,20 +38,124 @@ std::string bytes_from_js(const val& array) {
   return s;
 }
 
+// A shape as a JS array: [c, h, w], or [features] when flat.
+val shape_array(const Shape& s) {
+  val a = val::array();
+  a.call<void>("push", s.c);
+  if (!s.flat) {
+    a.call<void>("push", s.h);
+    a.call<void>("push", s.w);
+  }
+  return a;
+}
+
+// The preset a spec is (the same network as), else "custom".
+std::string preset_of(const NetSpec& spec) {
+  for (const std::string& p : preset_names()) {
+    NetSpec ps;
+    if (preset_spec(p, &ps).ok() && spec_difference(ps, spec).empty()) return p;
+  }
+  return "custom";
+}
+
+// A preset name as given, else the preset the document matches, else "custom".
+std::string model_name(const std::string& name_or_json, const NetSpec& spec) {
+  for (const std::string& p : preset_names())
+    if (p == name_or_json) return p;
+  return preset_of(spec);
+}
+
+// What the JS API's Trainer.model holds.
+val model_info(const NetSpec& spec, const std::string& name) {
+  val o = val::object();
+  o.set("canonical", spec.canonical);
+  o.set("name", name);
+  o.set("input", shape_array(spec.input));
+  o.set("classes", spec.classes);
+  return o;
+}
+
+// A model (preset name or spec JSON) validated and described, layer by layer
+// (torchinfo's summary): {error, canonical, name, input, classes, params,
+// buffers, layers: [{index, name, type, shape, params, flops}], totalParams,
+// totalFlops}. Nothing is allocated for training.
+val describeModel(std::string name_or_json) {
+  NetSpec spec;
+  const Status s = spec_from_name_or_json(name_or_json, &spec);
+  val o = val::object();
+  o.set("error", s.message);
+  if (!s.ok()) return o;
+  o = model_info(spec, model_name(name_or_json, spec));
+  o.set("error", std::string());
+  o.set("params", (double)spec.num_params);
+  o.set("buffers", (double)spec.num_buffers);
+  val layers = val::array();
+  double total_params = 0, total_flops = 0;
+  for (const LayerRow& r : layer_table(spec)) {
+    val l = val::object();
+    l.set("index", r.index);
+    l.set("name", r.name);
+    l.set("type", r.type);
+    l.set("shape", shape_array(r.out));
+    l.set("params", (double)r.params);
+    l.set("flops", (double)r.flops);
+    layers.call<void>("push", l);
+    total_params += (double)r.params;
+    total_flops += (double)r.flops;
+  }
+  o.set("layers", layers);
+  o.set("totalParams", total_params);
+  o.set("totalFlops", total_flops);
+  return o;
+}
+
+// "" when both models are the same network, else a sentence naming the first
+// layer that differs. {error, difference}.
+val modelDifference(std::string a, std::string b) {
+  NetSpec sa, sb;
+  Status s = spec_from_name_or_json(a, &sa);
+  if (s.ok()) s = spec_from_name_or_json(b, &sb);
+  val o = val::object();
+  o.set("error", s.message);
+  o.set("difference", s.ok() ? spec_difference(sa, sb) : std::string());
+  return o;
+}
+
+// The text of src/defaults.json (hyperparameters, presets), as compiled in.
+std::string presets() { return defaults_json(); }
+
 class TrainerBinding {
  public:
-  TrainerBinding(double seed, double lr, int batch_size, double weight_decay, int threads)
-      : t_(make_config(seed, lr, batch_size, weight_decay, threads)) {}
+  // The spec (canonical JSON from describeModel, or a preset name) is validated
+  // here with this batch size's memory limits before anything is allocated. On
+  // refusal there is no trainer: error() says why and the JS deletes this object
+  // without calling anything else.
+  TrainerBinding(std::string spec_json, double seed, double lr, int batch_size, double weight_decay,
+                 int threads) {
+    SpecLimits limits;
+    limits.batch_size = batch_size;
+    NetSpec spec;
+    const Status s = spec_from_name_or_json(spec_json, &spec, limits);
+    if (!s.ok()) {
+      error_ = s.message;
+      return;
+    }
+    t_.reset(new Trainer(make_config(seed, lr, batch_size, weight_decay, threads), spec));
+  }
+
+  std::string error() const { return error_; }
+
+  val model() const { return model_info(t_->spec(), t_->model_name()); }
 
   std::string setData(val ti, val tl, val vi, val vl, int train_limit, int test_limit) {
-    return t_.set_data(bytes_from_js(ti), bytes_from_js(tl), bytes_from_js(vi), bytes_from_js(vl),
-                       (uint32_t)std::max(0, train_limit), (uint32_t)std::max(0, test_limit))
+    return t_->set_data(bytes_from_js(ti), bytes_from_js(tl), bytes_from_js(vi), bytes_from_js(vl),
+                        (uint32_t)std::max(0, train_limit), (uint32_t)std::max(0, test_limit))
         .message;
   }
 
   val trainSteps(int n) {
     losses_.clear();
-    StepsResult r = t_.train_steps(n, &losses_);
+    StepsResult r = t_->train_steps(n, &losses_);
     val o = progress();
     o.set("error", r.status.message);
     o.set("losses", f32_copy(losses_.data(), losses_.size()));
@@ -59,56 +166,69 @@ class TrainerBinding {
   }
 
   val progress() const {
-    const TrainState& s = t_.state();
+    const TrainState& s = t_->state();
     val o = val::object();
     o.set("step", (double)s.step);
     o.set("epoch", s.epoch);
     o.set("epochStep", s.epoch_step);
-    o.set("stepsPerEpoch", t_.steps_per_epoch());
-    o.set("trainCount", t_.train_count());
-    o.set("testCount", t_.test_count());
+    o.set("stepsPerEpoch", t_->steps_per_epoch());
+    o.set("trainCount", t_->train_count());
+    o.set("testCount", t_->test_count());
     return o;
   }
 
   val config() const {
-    const TrainerConfig& c = t_.state().config;
+    const TrainerConfig& c = t_->state().config;
     val o = val::object();
     o.set("seed", (double)c.seed);
     o.set("learningRate", c.learning_rate);
     o.set("batchSize", c.batch_size);
     o.set("weightDecay", c.weight_decay);
-    o.set("threads", t_.threads());
+    o.set("threads", t_->threads());
     return o;
   }
 
   val evaluateRange(int begin, int count) {
     double loss = 0.0;
     uint32_t correct = 0;
-    t_.evaluate_range((uint32_t)begin, (uint32_t)count, &loss, &correct);
+    t_->evaluate_range((uint32_t)begin, (uint32_t)count, &loss, &correct);
     val o = val::object();
     o.set("lossSum", loss);
     o.set("correct", correct);
     return o;
   }
 
-  void recordEpochEval(float loss, float accuracy) { t_.record_epoch_eval(loss, accuracy); }
+  void recordEpochEval(float loss, float accuracy) { t_->record_epoch_eval(loss, accuracy); }
 
-  // images: n * 784 float32 values as bytes.
+  // images: n * input_size float32 values as bytes -> {error, labels, probabilities}.
   val predict(std::string images) {
-    const int in = 784, n = (int)(images.size() / (sizeof(float) * in));
-    std::vector<float> x((size_t)n * in);
-    std::memcpy(x.data(), images.data(), x.size() * sizeof(float));
-    std::vector<uint8_t> labels(n);
-    std::vector<float> probs((size_t)n * 10);
-    t_.predict(x.data(), n, labels.data(), probs.data());
+    std::vector<float> x;
     val o = val::object();
+    const int n = take_images(images, "predict", &x, &o);
+    if (n < 0) return o;
+    std::vector<uint8_t> labels(n);
+    std::vector<float> probs((size_t)n * t_->spec().classes);
+    t_->predict(x.data(), n, labels.data(), probs.data());
     o.set("labels", u8_copy(labels.data(), labels.size()));
     o.set("probabilities", f32_copy(probs.data(), probs.size()));
     return o;
   }
 
+  // Logits in evaluation mode (Dropout off, BatchNorm's running statistics):
+  // {error, logits} with n * classes values.
+  val evalLogits(std::string images) {
+    std::vector<float> x;
+    val o = val::object();
+    const int n = take_images(images, "evalLogits", &x, &o);
+    if (n < 0) return o;
+    std::vector<float> logits((size_t)n * t_->spec().classes);
+    t_->eval_logits(x.data(), n, logits.data());
+    o.set("logits", f32_copy(logits.data(), logits.size()));
+    return o;
+  }
+
   val history() const {
-    const TrainState& s = t_.state();
+    const TrainState& s = t_->state();
     val o = val::object();
     o.set("stepLoss", f32_copy(s.step_loss.data(), s.step_loss.size()));
     o.set("stepAccuracy", f32_copy(s.step_accuracy.data(), s.step_accuracy.size()));
@@ -119,67 +239,101 @@ class TrainerBinding {
   }
 
   val saveCheckpoint() const {
-    const std::string b = t_.save_checkpoint();
+    const std::string b = t_->save_checkpoint();
     return u8_copy((const uint8_t*)b.data(), b.size());
   }
 
   std::string loadCheckpoint(std::string bytes) {
-    return t_.load_checkpoint((const uint8_t*)bytes.data(), bytes.size()).message;
+    return t_->load_checkpoint((const uint8_t*)bytes.data(), bytes.size()).message;
   }
 
   // ---- reference-test surface (tests/node/fixture.test.js) ----
+  // Parameters, Adam's moments and BatchNorm's running statistics by state name.
   val tensors() const {
-    const TrainState& s = t_.state();
+    const TrainState& s = t_->state();
     val o = val::object();
-    for (const ParamSpec& p : t_.spec().params) {
+    for (const ParamSpec& p : t_->spec().params) {
       o.set(p.name, f32_copy(s.params.data() + p.offset, p.size));
       o.set("optimizer." + p.name + ".exp_avg", f32_copy(s.exp_avg.data() + p.offset, p.size));
       o.set("optimizer." + p.name + ".exp_avg_sq", f32_copy(s.exp_avg_sq.data() + p.offset, p.size));
     }
+    for (const BufferSpec& b : t_->spec().buffers) o.set(b.name, f32_copy(s.buffers.data() + b.offset, b.size));
     return o;
   }
 
-  // Sets a parameter or Adam moment from float32 bytes; name as in tensors().
-  std::string setTensor(std::string name, std::string bytes) {
-    TrainState& s = t_.mutable_state();
-    for (const ParamSpec& p : t_.spec().params) {
-      std::vector<float>* dst = nullptr;
-      if (name == p.name) dst = &s.params;
-      if (name == "optimizer." + p.name + ".exp_avg") dst = &s.exp_avg;
-      if (name == "optimizer." + p.name + ".exp_avg_sq") dst = &s.exp_avg_sq;
-      if (!dst) continue;
-      if (bytes.size() != p.size * sizeof(float))
-        return "setTensor " + name + ": expected " + std::to_string(p.size) + " floats, got " +
-               std::to_string(bytes.size() / 4);
-      std::memcpy(dst->data() + p.offset, bytes.data(), bytes.size());
-      return "";
-    }
-    return "setTensor: unknown tensor " + name;
+  // BatchNorm's num_batches_tracked counters by name, as numbers (int64 in the core).
+  val counters() const {
+    val o = val::object();
+    const NetSpec& spec = t_->spec();
+    for (size_t i = 0; i < spec.counters.size(); ++i)
+      o.set(spec.counters[i].name, (double)t_->state().counters[i]);
+    return o;
   }
 
-  // Forward + backward of explicit float32 images (n*784) and labels; gradients
-  // stay in the trainer for adamStep().
+  std::string setCounter(std::string name, double value) {
+    const NetSpec& spec = t_->spec();
+    for (size_t i = 0; i < spec.counters.size(); ++i) {
+      if (spec.counters[i].name != name) continue;
+      if (!(value >= 0) || value > 9007199254740992.0 || value != (double)(int64_t)value)
+        return "setCounter " + name + ": expected a non-negative integer";
+      t_->mutable_state().counters[i] = (int64_t)value;
+      return "";
+    }
+    return "setCounter: unknown counter " + name;
+  }
+
+  // Sets a parameter, an Adam moment or a running statistic from float32 bytes;
+  // name as in tensors().
+  std::string setTensor(std::string name, std::string bytes) {
+    TrainState& s = t_->mutable_state();
+    const NetSpec& spec = t_->spec();
+    std::vector<float>* dst = nullptr;
+    size_t offset = 0, size = 0;
+    for (const ParamSpec& p : spec.params) {
+      if (name == p.name) dst = &s.params;
+      else if (name == "optimizer." + p.name + ".exp_avg") dst = &s.exp_avg;
+      else if (name == "optimizer." + p.name + ".exp_avg_sq") dst = &s.exp_avg_sq;
+      else continue;
+      offset = p.offset, size = p.size;
+      break;
+    }
+    for (const BufferSpec& b : spec.buffers) {
+      if (dst || name != b.name) continue;
+      dst = &s.buffers, offset = b.offset, size = b.size;
+    }
+    if (!dst) return "setTensor: unknown tensor " + name;
+    if (bytes.size() != size * sizeof(float))
+      return "setTensor " + name + ": expected " + std::to_string(size) + " floats, got " +
+             std::to_string(bytes.size() / 4);
+    std::memcpy(dst->data() + offset, bytes.data(), bytes.size());
+    return "";
+  }
+
+  // Forward + backward of explicit float32 images (n * input_size) and labels;
+  // gradients stay in the trainer for adamStep().
   val forwardBackward(std::string images, std::string labels) {
+    const NetSpec& spec = t_->spec();
     const int n = (int)labels.size();
-    if (images.size() != (size_t)n * 784 * sizeof(float)) {
-      val o = val::object();
-      o.set("error", std::string("forwardBackward: images must be n*784 float32 values"));
+    val o = val::object();
+    if (images.size() != (size_t)n * spec.input_size() * sizeof(float)) {
+      o.set("error", "forwardBackward: images must be n*" + std::to_string(spec.input_size()) +
+                         " float32 values (the model's input " + spec.input.str() + ") for " +
+                         std::to_string(n) + " labels");
       return o;
     }
-    std::vector<float> x((size_t)n * 784), logits((size_t)n * 10);
+    std::vector<float> x((size_t)n * spec.input_size()), logits((size_t)n * spec.classes);
     std::memcpy(x.data(), images.data(), images.size());
-    const float loss = t_.forward_backward(x.data(), (const uint8_t*)labels.data(), n, logits.data());
-    val o = val::object();
+    const float loss = t_->forward_backward(x.data(), (const uint8_t*)labels.data(), n, logits.data());
     o.set("error", std::string());
     o.set("loss", loss);
     o.set("logits", f32_copy(logits.data(), logits.size()));
     val g = val::object();
-    for (const ParamSpec& p : t_.spec().params) g.set(p.name, f32_copy(t_.grads().data() + p.offset, p.size));
+    for (const ParamSpec& p : spec.params) g.set(p.name, f32_copy(t_->grads().data() + p.offset, p.size));
     o.set("grads", g);
     return o;
   }
 
-  void adamStep() { t_.adam_step(); }
+  void adamStep() { t_->adam_step(); }
 
  private:
   static TrainerConfig make_config(double seed, double lr, int batch, double wd, int threads) {
@@ -191,7 +345,26 @@ class TrainerBinding {
     c.weight_decay = wd;
     return c;
   }
-  Trainer t_;
+
+  // Copies float32 image bytes into *x; returns the image count, or -1 with
+  // o.error set when the size is not a multiple of the model's input.
+  int take_images(const std::string& bytes, const char* what, std::vector<float>* x, val* o) const {
+    const NetSpec& spec = t_->spec();
+    const size_t per = spec.input_size() * sizeof(float);
+    if (bytes.size() % per != 0) {
+      o->set("error", std::string(what) + ": expected n*" + std::to_string(spec.input_size()) +
+                          " float32 values (the model's input " + spec.input.str() + "), got " +
+                          std::to_string(bytes.size() / sizeof(float)));
+      return -1;
+    }
+    o->set("error", std::string());
+    x->resize(bytes.size() / sizeof(float));
+    std::memcpy(x->data(), bytes.data(), bytes.size());
+    return (int)(bytes.size() / per);
+  }
+
+  std::unique_ptr<Trainer> t_;  // null when the spec was refused (see error())
+  std::string error_;
   std::vector<float> losses_;
 };
 
@@ -226,7 +399,7 @@ void setProfiling(bool on) {
 }
 val layerProfile() {
   val o = val::object();
-  for (int i = 0; i < LayerProfile::kStages; ++i) o.set(LayerProfile::kNames[i], g_bench_profile.seconds[i]);
+  for (size_t i = 0; i < g_bench_profile.names.size(); ++i) o.set(g_bench_profile.names[i], g_bench_profile.seconds[i]);
   return o;
 }
 float peakProbe(double iters) { return peak_probe_f32((int64_t)iters); }
@@ -235,7 +408,9 @@ float peakProbe(double iters) { return peak_probe_f32((int64_t)iters); }
 
 EMSCRIPTEN_BINDINGS(wasm_trainer) {
   emscripten::class_<TrainerBinding>("Trainer")
-      .constructor<double, double, int, double, int>()
+      .constructor<std::string, double, double, int, double, int>()
+      .function("error", &TrainerBinding::error)
+      .function("model", &TrainerBinding::model)
       .function("setData", &TrainerBinding::setData)
       .function("trainSteps", &TrainerBinding::trainSteps)
       .function("progress", &TrainerBinding::progress)
@@ -243,13 +418,19 @@ EMSCRIPTEN_BINDINGS(wasm_trainer) {
       .function("evaluateRange", &TrainerBinding::evaluateRange)
       .function("recordEpochEval", &TrainerBinding::recordEpochEval)
       .function("predict", &TrainerBinding::predict)
+      .function("evalLogits", &TrainerBinding::evalLogits)
       .function("history", &TrainerBinding::history)
       .function("saveCheckpoint", &TrainerBinding::saveCheckpoint)
       .function("loadCheckpoint", &TrainerBinding::loadCheckpoint)
       .function("tensors", &TrainerBinding::tensors)
+      .function("counters", &TrainerBinding::counters)
+      .function("setCounter", &TrainerBinding::setCounter)
       .function("setTensor", &TrainerBinding::setTensor)
       .function("forwardBackward", &TrainerBinding::forwardBackward)
       .function("adamStep", &TrainerBinding::adamStep);
+  emscripten::function("describeModel", &describeModel);
+  emscripten::function("modelDifference", &modelDifference);
+  emscripten::function("presets", &presets);
   emscripten::function("inspectCheckpoint", &inspectCheckpoint);
   emscripten::function("setProfiling", &setProfiling);
   emscripten::function("layerProfile", &layerProfile);

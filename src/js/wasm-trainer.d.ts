@@ -3,8 +3,145 @@
 // bindings. Every array it returns is a JS-owned copy, never a view into wasm
 // memory (which moves when memory grows).
 
+// ------------------------------------------------------------ model spec ----
+// A model mirrors torch.nn.Sequential: PyTorch's class names and argument names,
+// with PyTorch's defaults; input sizes (in_channels, in_features, num_features)
+// are inferred from the shapes. README: "The model spec".
+
+/** A size: one int for both sides, or [h, w]. */
+export type Size2 = number | [number, number];
+
+interface LayerBase {
+  /** State-dict prefix (`<name>.weight`); default: the layer's index as a string. */
+  name?: string;
+}
+export interface Conv2dSpec extends LayerBase {
+  type: 'Conv2d';
+  out_channels: number;
+  kernel_size: Size2;
+  stride?: Size2;   // default 1
+  padding?: Size2;  // default 0
+  bias?: boolean;   // default true
+}
+export interface MaxPool2dSpec extends LayerBase {
+  type: 'MaxPool2d';
+  kernel_size: Size2;
+  stride?: Size2;   // default: kernel_size
+  padding?: Size2;  // default 0
+}
+export interface AvgPool2dSpec extends LayerBase {
+  type: 'AvgPool2d';
+  kernel_size: Size2;
+  stride?: Size2;   // default: kernel_size
+  padding?: Size2;  // default 0
+}
+/** Output size 1 only (global average pooling). */
+export interface AdaptiveAvgPool2dSpec extends LayerBase { type: 'AdaptiveAvgPool2d'; output_size: 1 | [1, 1]; }
+export interface ReLUSpec extends LayerBase { type: 'ReLU'; }
+export interface LeakyReLUSpec extends LayerBase {
+  type: 'LeakyReLU';
+  negative_slope?: number;  // default 0.01
+}
+export interface TanhSpec extends LayerBase { type: 'Tanh'; }
+export interface SigmoidSpec extends LayerBase { type: 'Sigmoid'; }
+/** Flattens [c, h, w] in C, H, W order. */
+export interface FlattenSpec extends LayerBase { type: 'Flatten'; }
+export interface LinearSpec extends LayerBase {
+  type: 'Linear';
+  out_features: number;
+  bias?: boolean;  // default true
+}
+/** Masks from (seed, step, the image's position in the batch); off in evaluation. */
+export interface DropoutSpec extends LayerBase {
+  type: 'Dropout';
+  p?: number;  // default 0.5
+}
+/** PyTorch's semantics: batch statistics in training, running statistics in evaluation. */
+export interface BatchNorm2dSpec extends LayerBase {
+  type: 'BatchNorm2d';
+  eps?: number;       // default 1e-5
+  momentum?: number;  // default 0.1
+  affine?: boolean;   // default true
+}
+export interface BatchNorm1dSpec extends LayerBase {
+  type: 'BatchNorm1d';
+  eps?: number;       // default 1e-5
+  momentum?: number;  // default 0.1
+  affine?: boolean;   // default true
+}
+export type LayerSpec =
+  | Conv2dSpec | MaxPool2dSpec | AvgPool2dSpec | AdaptiveAvgPool2dSpec
+  | ReLUSpec | LeakyReLUSpec | TanhSpec | SigmoidSpec | FlattenSpec
+  | LinearSpec | DropoutSpec | BatchNorm2dSpec | BatchNorm1dSpec;
+export type LayerType = LayerSpec['type'];
+
+export interface ModelSpec {
+  /** One image: [channels, height, width]. */
+  input: [number, number, number];
+  /** The last layer's output size is the number of classes. */
+  layers: LayerSpec[];
+  name?: string;
+  description?: string;
+}
+
+/** The presets of src/defaults.json. */
+export type PresetName = 'seed' | 'mlp' | 'lenet5' | 'bn-cnn' | 'cifar-convnet';
+
+/** A preset name (default "seed"), a spec, or a spec's JSON text. */
+export type Model = PresetName | ModelSpec | string;
+
+/** One row of the layer table (torchinfo's summary). */
+export interface LayerRow {
+  index: number;
+  /** The state-dict prefix: the layer's name, or its index as a string. */
+  name: string;
+  type: LayerType;
+  /** Output shape of one image: [c, h, w], or [features] when flat. */
+  shape: number[];
+  params: number;
+  /** Forward FLOPs per image (multiply-adds x 2). */
+  flops: number;
+}
+
+/** A validated model (describeModel, Trainer.model, modelOfCheckpoint). */
+export interface ModelDescription {
+  /** The preset it is (the same network as), or "custom". */
+  name: string;
+  /** Canonical JSON: sorted keys, every argument explicit. */
+  canonical: string;
+  input: [number, number, number];
+  classes: number;
+  /** Trainable parameters. */
+  params: number;
+  /** Non-trained float values (BatchNorm's running statistics). */
+  buffers: number;
+  layers: LayerRow[];
+  totalParams: number;
+  totalFlops: number;
+}
+
+export interface ModelInfo extends ModelDescription {
+  /** The canonical spec, parsed. */
+  spec: ModelSpec;
+}
+
+export interface PresetInfo {
+  name: PresetName;
+  description: string;
+  /** The default model (src/defaults.json "default_model"). */
+  default: boolean;
+  input: [number, number, number];
+  classes: number;
+  params: number;
+  flops: number;
+}
+
+// ---------------------------------------------------------------- trainer ----
+
 export interface TrainerConfig {
-  seed?: number;          // default 0; drives init and the per-epoch shuffle
+  /** Default "seed" (src/defaults.json). Invalid specs throw with the core's message. */
+  model?: Model;
+  seed?: number;          // default 0; drives init, the per-epoch shuffle and Dropout's masks
   learningRate?: number;  // default 1e-3
   batchSize?: number;     // default 64
   weightDecay?: number;   // default 0 (PyTorch Adam's L2 weight_decay)
@@ -13,7 +150,19 @@ export interface TrainerConfig {
                           // bit-identical for any thread count.
 }
 
-/** The four IDX files (MNIST's format), uncompressed bytes. */
+/** The defaults of src/defaults.json. */
+export interface Defaults {
+  model: PresetName;
+  seed: number;
+  learningRate: number;
+  batchSize: number;
+  weightDecay: number;
+  threads: number;
+}
+
+/** The four IDX files (MNIST's format), uncompressed bytes. Images must have the
+ *  model's input shape: [n, c, h, w], or [n, h, w] for one channel; else setData
+ *  throws naming both shapes. */
 export interface Dataset {
   trainImages: Uint8Array;
   trainLabels: Uint8Array;
@@ -56,7 +205,10 @@ export interface CheckpointInfo {
 }
 
 export class Trainer {
-  readonly config: Required<TrainerConfig>;
+  /** Prefer createTrainer, which loads the module. Throws on an invalid config or model. */
+  constructor(module: unknown, config?: TrainerConfig);
+  readonly config: Required<Omit<TrainerConfig, 'model'>>;
+  readonly model: ModelInfo;
   setData(data: Dataset): void;
   /** Runs up to n optimizer steps; stops early at the end of an epoch. Keep n small
    *  (a few batches): V8 optimizes wasm only between calls. Throws on a non-finite
@@ -68,8 +220,11 @@ export class Trainer {
   evaluate(opts?: { limit?: number; recordEpoch?: boolean }): Evaluation;
   /** The same, yielding to the event loop between slices (for workers). */
   evaluateAsync(opts?: { limit?: number; recordEpoch?: boolean }): Promise<Evaluation>;
-  /** images: n*784 bytes (0..255) or floats (0..1). Returns argmax and softmax. */
+  /** images: n * (c*h*w of the model's input) bytes (0..255) or floats (0..1).
+   *  Returns the argmax and the softmax (n * classes), in evaluation mode. */
   predict(images: Uint8Array | Float32Array): { labels: Uint8Array; probabilities: Float32Array };
+  /** The logits (n * classes) in evaluation mode (Dropout off, BatchNorm's running statistics). */
+  evalLogits(images: Uint8Array | Float32Array): Float32Array;
   history(): History;
   /** The whole training state as a checkpoint file (safetensors layout). */
   saveCheckpoint(): Uint8Array;
@@ -79,19 +234,41 @@ export class Trainer {
   dispose(): void;
 
   // ---- reference-test surface (tests/node/fixture.test.js, interop.test.js) ----
-  /** Parameters and Adam moments by name (`conv1.weight`, `optimizer.conv1.weight.exp_avg`, ...). */
-  tensors(): Record<string, Float32Array>;
-  setTensor(name: string, values: ArrayLike<number>): void;
-  /** Forward + backward of an explicit batch; the batch-mean gradient stays for adamStep(). */
+  /** Parameters and Adam moments by name (`conv1.weight`, `optimizer.conv1.weight.exp_avg`, ...),
+   *  BatchNorm's `<layer>.running_mean` / `running_var`, and its `<layer>.num_batches_tracked`
+   *  as a BigInt64Array of one value (I64, as PyTorch stores it). */
+  tensors(): Record<string, Float32Array | BigInt64Array>;
+  /** Any tensor of tensors(); a counter takes one number or bigint (or a one-value array). */
+  setTensor(name: string, values: ArrayLike<number> | ArrayLike<bigint> | number | bigint): void;
+  /** Sets `<layer>.num_batches_tracked`. */
+  setCounter(name: string, value: number | bigint): void;
+  /** Forward + backward of an explicit batch (n * input size floats, n labels) in
+   *  training mode; the batch-mean gradient stays for adamStep(). */
   forwardBackward(images: Float32Array, labels: ArrayLike<number>):
     { loss: number; logits: Float32Array; grads: Record<string, Float32Array> };
   /** One Adam update from the last forwardBackward (step count + 1). */
   adamStep(): void;
 }
 
-/** Loads the wasm module once (browser, worker or Node) and makes a trainer. */
+/** Loads the wasm module once (browser, worker or Node) and makes a trainer.
+ *  Node: WT_BUILD_DIR=DIR takes the build from DIR (wasm_trainer_node.cjs; for
+ *  threads > 1 wasm_trainer_mt_node.cjs when DIR has it, else one thread). */
 export function createTrainer(config?: TrainerConfig): Promise<Trainer>;
+/** The Embind module (advanced use: scripts/bench.js). */
+export function loadModule(opts?: { threads?: number }): Promise<unknown>;
 /** True where the pthreads build can run (Node, or a cross-origin isolated page). */
 export function threadsSupported(): boolean;
+/** The default model and hyperparameters (src/defaults.json, read through the wasm). */
+export function getDefaults(): Promise<Defaults>;
+/** The presets with their input shapes, class counts and parameter counts. */
+export function listPresets(): Promise<PresetInfo[]>;
+/** Validates a model and describes it layer by layer; rejects with the core's
+ *  message (layer index, type, field, what was expected) when it is refused. */
+export function describeModel(model?: Model): Promise<ModelDescription>;
+/** "" when a and b are the same network, else a sentence naming the first layer that differs. */
+export function modelDifference(a: Model, b: Model): Promise<string>;
 /** Reads a checkpoint's metadata and tensor list without a trainer (validates it). */
 export function inspectCheckpoint(bytes: Uint8Array): Promise<CheckpointInfo>;
+/** The model stored in a checkpoint (format version 1 files, without a spec, are
+ *  "seed"); rejects with "refused checkpoint: ..." when it cannot be read. */
+export function modelOfCheckpoint(bytes: Uint8Array): Promise<ModelDescription>;

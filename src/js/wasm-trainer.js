@@ -6,6 +6,15 @@
 //  - browsers/workers import the ES-module build (build/wasm/wasm_trainer.mjs);
 //  - Node requires the CommonJS build and passes the bytes as wasmBinary
 //    (TOOLCHAIN traps 3 and 5: Emscripten 3.1.6 would try to fetch() a path).
+//    WT_BUILD_DIR=DIR (Node only) takes the build from DIR instead of build/wasm
+//    and build/wasm-mt: DIR/wasm_trainer_node.cjs, and for threads > 1
+//    DIR/wasm_trainer_mt_node.cjs if DIR has it, else the single-thread build
+//    (which then runs one thread; results are the same).
+//
+// Models: a preset name ("seed", "lenet5", ...), a spec object or its JSON text
+// (README: the model spec). The presets and the default hyperparameters come
+// from src/defaults.json, compiled into the wasm and read through it (presets()),
+// so the page, the worker and Node need no second loader.
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node &&
   typeof window === 'undefined' && typeof WorkerGlobalScope === 'undefined';
@@ -26,19 +35,33 @@ export function loadModule({ threads = 1 } = {}) {
   return modulePromises.get(mt);
 }
 
+/** A module for work that does not train (describing models, reading checkpoints):
+ *  whichever variant is already loaded, else the single-thread one. */
+function anyModule() {
+  return modulePromises.get(false) ?? modulePromises.get(true) ?? loadModule();
+}
+
 async function loadNode(mt) {
   const { createRequire } = await import('node:module');
   const { readFile } = await import('node:fs/promises');
+  const { existsSync } = await import('node:fs');
+  const path = await import('node:path');
   const { fileURLToPath } = await import('node:url');
-  const name = mt ? 'wasm-mt/wasm_trainer_mt_node' : 'wasm/wasm_trainer_node';
-  const cjs = new URL(`../../build/${name}.cjs`, import.meta.url);
-  const wasm = new URL(`../../build/${name}.wasm`, import.meta.url);
+  let base; // the build's path without its extension
+  if (process.env.WT_BUILD_DIR) {
+    const dir = path.resolve(process.env.WT_BUILD_DIR);
+    base = path.join(dir, 'wasm_trainer_node');
+    if (mt && existsSync(path.join(dir, 'wasm_trainer_mt_node.cjs'))) base = path.join(dir, 'wasm_trainer_mt_node');
+  } else {
+    const name = mt ? 'wasm-mt/wasm_trainer_mt_node' : 'wasm/wasm_trainer_node';
+    base = fileURLToPath(new URL(`../../build/${name}`, import.meta.url));
+  }
   let factory, wasmBinary;
   try {
-    factory = createRequire(import.meta.url)(fileURLToPath(cjs));
-    wasmBinary = await readFile(wasm);
+    factory = createRequire(import.meta.url)(`${base}.cjs`);
+    wasmBinary = await readFile(`${base}.wasm`);
   } catch (e) {
-    throw new Error(`the wasm build is missing (${fileURLToPath(wasm)}): run "npm run build" first`);
+    throw new Error(`the wasm build is missing (${base}.wasm): run "npm run build" first`);
   }
   const m = await factory({ wasmBinary });
   // TOOLCHAIN trap 4: live pthread workers would keep Node running after the work
@@ -65,17 +88,158 @@ function check(error) {
   if (error) throw new Error(error);
 }
 
-export const DEFAULTS = Object.freeze({ seed: 0, learningRate: 1e-3, batchSize: 64, weightDecay: 0, threads: 1 });
+const shapeText = (s) => `[${s.join(', ')}]`;
+
+// ------------------------------------------------------ defaults, models ----
+
+// src/defaults.json as compiled into a module, parsed once per module.
+const defaultsCache = new WeakMap();
+function defaultsOf(m) {
+  let d = defaultsCache.get(m);
+  if (!d) {
+    const file = JSON.parse(m.presets());
+    const h = file.hyperparameters;
+    d = {
+      file,
+      config: Object.freeze({
+        model: file.default_model, seed: h.seed, learningRate: h.learning_rate,
+        batchSize: h.batch_size, weightDecay: h.weight_decay, threads: 1,
+      }),
+    };
+    defaultsCache.set(m, d);
+  }
+  return d;
+}
+
+/** A model argument as the text the core takes: a preset name or spec JSON. */
+function modelSource(m, model) {
+  if (model === undefined || model === null) return defaultsOf(m).config.model;
+  if (typeof model === 'string') return model;
+  if (typeof model === 'object' && !ArrayBuffer.isView(model)) return JSON.stringify(model);
+  throw new TypeError(`a model is a preset name, a spec object or its JSON text, got ${typeof model}`);
+}
+
+function deepFreeze(o) {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}
+
+/** Validates and describes a model with module m; throws the core's message. */
+function describeWith(m, model) {
+  const r = m.describeModel(modelSource(m, model));
+  check(r.error);
+  delete r.error;
+  return r;
+}
+
+/** The default hyperparameters and model (src/defaults.json). */
+export async function getDefaults() {
+  return { ...defaultsOf(await anyModule()).config };
+}
+
+/** Validates a model (preset name, spec object or JSON text) and describes it
+ *  layer by layer; throws an Error with the core's message when it is refused. */
+export async function describeModel(model) {
+  return describeWith(await anyModule(), model);
+}
+
+/** "" when two models are the same network, else a sentence naming the first
+ *  layer that differs. Throws if either is refused. */
+export async function modelDifference(a, b) {
+  const m = await anyModule();
+  const r = m.modelDifference(modelSource(m, a), modelSource(m, b));
+  check(r.error);
+  return r.difference;
+}
+
+/** The preset models of src/defaults.json, in its order. */
+export async function listPresets() {
+  const m = await anyModule();
+  const { file, config } = defaultsOf(m);
+  return Object.entries(file.presets).map(([name, p]) => {
+    const d = describeWith(m, name);
+    return {
+      name, description: p.description ?? '', default: name === config.model,
+      input: d.input, classes: d.classes, params: d.params, flops: d.totalFlops,
+    };
+  });
+}
+
+function inspectWith(m, bytes) {
+  const r = m.inspectCheckpoint(asBytes(bytes));
+  check(r.error && `not a valid checkpoint: ${r.error}`);
+  delete r.error;
+  return r;
+}
+
+/** Reads a checkpoint's metadata and tensor list without a trainer. */
+export async function inspectCheckpoint(bytes) {
+  return inspectWith(await anyModule(), bytes);
+}
+
+/** The model a checkpoint holds (its "spec" metadata; format version 1 files,
+ *  which have none, are the seed's CNN), described as describeModel does. */
+export async function modelOfCheckpoint(bytes) {
+  const m = await anyModule();
+  const r = m.inspectCheckpoint(asBytes(bytes));
+  check(r.error && `refused checkpoint: ${r.error}`);
+  const md = r.metadata;
+  if (md.format !== 'wasm-trainer-checkpoint') {
+    throw new Error(`refused checkpoint: not a wasm-trainer checkpoint (metadata format is "${md.format ?? ''}")`);
+  }
+  try {
+    return describeWith(m, md.spec ?? 'seed');
+  } catch (e) {
+    throw new Error(`refused checkpoint: its model spec is refused: ${e.message}`);
+  }
+}
+
+// ------------------------------------------------------------------ data ----
+
+/** The per-image shape of an IDX image file ([rows, cols] or [c, rows, cols]),
+ *  or null when the header is not one (the core then says what is wrong). */
+function idxImageShape(bytes) {
+  if (!ArrayBuffer.isView(bytes) && !(bytes instanceof ArrayBuffer)) return null;
+  const b = asBytes(bytes);
+  if (b.length < 4 || b[0] !== 0 || b[1] !== 0 || b[2] !== 0x08) return null;
+  const nd = b[3];
+  if (nd < 2 || b.length < 4 + 4 * nd) return null;
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const dims = [];
+  for (let i = 1; i < nd; i++) dims.push(v.getUint32(4 + 4 * i));
+  return dims;
+}
+
+/** Images fit a model of input [c, h, w] when each is [c, h, w], or [h, w] when c = 1. */
+function fitsInput(shape, input) {
+  const same = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+  if (same(shape, input)) return true;
+  if (input.length === 3 && input[0] === 1 && same(shape, input.slice(1))) return true;
+  return input.length === 1 && shape.reduce((a, b) => a * b, 1) === input[0];
+}
 
 // Test-set evaluation runs in slices: V8 optimizes wasm between calls, and a page
 // stays responsive when each call is short (TOOLCHAIN: "V8 tiering").
 const EVAL_SLICE = 500;
 
+// ---------------------------------------------------------------- Trainer ----
+
 export class Trainer {
   #m;
   #t;
+  #model;
+  #counters;
+  /** config: {model, seed, learningRate, batchSize, weightDecay, threads}; anything
+   *  left out (or undefined) takes the default of src/defaults.json. */
   constructor(module, config = {}) {
-    const c = { ...DEFAULTS, ...config };
+    if (config === null || typeof config !== 'object') throw new TypeError('config must be an object');
+    const { model, ...numbers } = config;
+    const defaults = defaultsOf(module).config;
+    const c = { seed: defaults.seed, learningRate: defaults.learningRate, batchSize: defaults.batchSize, weightDecay: defaults.weightDecay, threads: defaults.threads };
+    for (const [k, v] of Object.entries(numbers)) if (v !== undefined) c[k] = v;
     for (const [k, v] of Object.entries(c)) {
       if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`config.${k} must be a finite number, got ${v}`);
     }
@@ -84,14 +248,36 @@ export class Trainer {
     if (!Number.isInteger(c.seed) || c.seed < 0) throw new Error(`seed must be a non-negative integer, got ${c.seed}`);
     if (c.weightDecay < 0) throw new Error(`weight decay must be >= 0, got ${c.weightDecay}`);
     if (!Number.isInteger(c.threads) || c.threads < 1) throw new Error(`threads must be an integer >= 1, got ${c.threads}`);
+    // Validate the spec before the trainer exists; the binding validates it again
+    // with this batch size's memory limits and reports a refusal through error().
+    const described = describeWith(module, model);
+    const t = new module.Trainer(described.canonical, c.seed, c.learningRate, c.batchSize, c.weightDecay, c.threads);
+    const error = t.error();
+    if (error) {
+      t.delete();
+      throw new Error(error);
+    }
     this.#m = module;
-    this.#t = new module.Trainer(c.seed, c.learningRate, c.batchSize, c.weightDecay, c.threads);
+    this.#t = t;
+    const info = t.model();
+    this.#model = deepFreeze({ ...described, ...info, spec: JSON.parse(info.canonical) });
+    this.#counters = new Set(Object.keys(t.counters()));
   }
 
   /** The effective hyperparameters (a loaded checkpoint's win over the constructor's). */
   get config() { return this.#t.config(); }
 
+  /** The model: name (preset or "custom"), canonical JSON, spec, input [c, h, w],
+   *  classes and the layer table (as describeModel). */
+  get model() { return this.#model; }
+
   setData({ trainImages, trainLabels, testImages, testLabels, trainLimit = 0, testLimit = 0 }) {
+    for (const [what, bytes] of [['train', trainImages], ['test', testImages]]) {
+      const shape = idxImageShape(bytes);
+      if (shape && !fitsInput(shape, this.#model.input)) {
+        throw new Error(`the ${what} images are ${shapeText(shape)} but the model ${this.#model.name} takes ${shapeText(this.#model.input)} images`);
+      }
+    }
     check(this.#t.setData(asBytes(trainImages), asBytes(trainLabels), asBytes(testImages),
       asBytes(testLabels), trainLimit | 0, testLimit | 0));
   }
@@ -142,14 +328,33 @@ export class Trainer {
     }
   }
 
-  predict(images) {
+  /** n images of the model's input size as float32 0..1 (from bytes 0..255). */
+  #images(images, what) {
+    const size = this.#model.input.reduce((a, b) => a * b, 1);
     let x = images;
     if (x instanceof Uint8Array) {
       x = new Float32Array(images.length);
       for (let i = 0; i < images.length; i++) x[i] = images[i] / 255;
     }
-    if (!(x instanceof Float32Array) || x.length % 784 !== 0) throw new Error('predict: expected n*784 pixels (Uint8Array 0..255 or Float32Array 0..1)');
-    return this.#t.predict(asBytes(x));
+    if (!(x instanceof Float32Array) || x.length % size !== 0) {
+      const got = x instanceof Float32Array ? `${x.length} values` : `a ${x?.constructor?.name ?? typeof x}`;
+      throw new Error(`${what}: expected n*${size} values for the model's input ${shapeText(this.#model.input)} (Uint8Array 0..255 or Float32Array 0..1), got ${got}`);
+    }
+    return x;
+  }
+
+  predict(images) {
+    const r = this.#t.predict(asBytes(this.#images(images, 'predict')));
+    check(r.error);
+    delete r.error;
+    return r;
+  }
+
+  /** Logits (n * classes) in evaluation mode: Dropout off, BatchNorm's running statistics. */
+  evalLogits(images) {
+    const r = this.#t.evalLogits(asBytes(this.#images(images, 'evalLogits')));
+    check(r.error);
+    return r.logits;
   }
 
   history() { return this.#t.history(); }
@@ -159,14 +364,37 @@ export class Trainer {
   loadCheckpoint(bytes) { check(this.#t.loadCheckpoint(asBytes(bytes))); }
 
   // ---- reference-test surface: explicit batches, tensors by name, one Adam step ----
-  tensors() { return this.#t.tensors(); }
-  setTensor(name, values) { check(this.#t.setTensor(name, asBytes(Float32Array.from(values)))); }
+  /** Parameters, Adam's moments, BatchNorm's running statistics (Float32Array) and
+   *  num_batches_tracked counters (BigInt64Array of one value, PyTorch's I64). */
+  tensors() {
+    const out = this.#t.tensors();
+    for (const [name, v] of Object.entries(this.#t.counters())) out[name] = BigInt64Array.of(BigInt(v));
+    return out;
+  }
+
+  setTensor(name, values) {
+    if (this.#counters.has(name)) {
+      const v = typeof values === 'number' || typeof values === 'bigint' ? values : values?.[0];
+      this.setCounter(name, v);
+      return;
+    }
+    check(this.#t.setTensor(name, asBytes(Float32Array.from(values))));
+  }
+
+  /** Sets a BatchNorm layer's num_batches_tracked ("<layer>.num_batches_tracked"). */
+  setCounter(name, value) {
+    const v = Number(value);
+    if (!Number.isSafeInteger(v) || v < 0) throw new Error(`setCounter ${name}: expected a non-negative integer, got ${value}`);
+    check(this.#t.setCounter(name, v));
+  }
+
   forwardBackward(images, labels) {
     const r = this.#t.forwardBackward(asBytes(Float32Array.from(images)), asBytes(Uint8Array.from(labels)));
     check(r.error);
     delete r.error;
     return r;
   }
+
   adamStep() { this.#t.adamStep(); }
 
   dispose() {
@@ -175,14 +403,7 @@ export class Trainer {
   }
 }
 
+/** Loads the wasm (the pthreads build when threads > 1 and supported) and makes a trainer. */
 export async function createTrainer(config = {}) {
-  return new Trainer(await loadModule({ threads: config.threads ?? 1 }), config);
-}
-
-export async function inspectCheckpoint(bytes) {
-  const m = await loadModule();
-  const r = m.inspectCheckpoint(asBytes(bytes));
-  check(r.error && `not a valid checkpoint: ${r.error}`);
-  delete r.error;
-  return r;
+  return new Trainer(await loadModule({ threads: config?.threads ?? 1 }), config);
 }

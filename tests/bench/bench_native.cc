@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (argc < 3) {
-    fprintf(stderr, "usage: wt_bench_native DATA_DIR STEPS [BATCH [THREADS]] | peak\n");
+    fprintf(stderr, "usage: wt_bench_native DATA_DIR STEPS [BATCH [THREADS [MODEL]]] | peak\n");
     return 2;
   }
   const std::string dir = argv[1];
@@ -36,7 +36,13 @@ int main(int argc, char** argv) {
   wt::TrainerConfig cfg;
   if (argc > 3) cfg.batch_size = atoi(argv[3]);
   if (argc > 4) cfg.threads = atoi(argv[4]);
-  wt::Trainer t(cfg);
+  wt::NetSpec spec;
+  const wt::Status ss = wt::spec_from_name_or_json(argc > 5 ? argv[5] : wt::default_preset(), &spec);
+  if (!ss.ok()) {
+    fprintf(stderr, "%s\n", ss.message.c_str());
+    return 2;
+  }
+  wt::Trainer t(cfg, spec);
   wt::Status s = t.set_data(slurp(dir + "/train-images-idx3-ubyte"), slurp(dir + "/train-labels-idx1-ubyte"),
                             slurp(dir + "/t10k-images-idx3-ubyte"), slurp(dir + "/t10k-labels-idx1-ubyte"), 0, 0);
   if (!s.ok()) {

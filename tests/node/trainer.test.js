@@ -1,6 +1,8 @@
 // The JS API on the wasm build, with real MNIST.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { createTrainer, inspectCheckpoint } from '../../src/js/wasm-trainer.js';
 import { mnistBytes, mnistTrainer, trainExactly, assertBitEqual } from './helpers.js';
 
@@ -26,7 +28,8 @@ test('save then load gives identical predictions, tensors and progress', async (
   const b = await mnistTrainer({ seed: 99 });
   b.loadCheckpoint(ckpt);
   assert.deepEqual(b.progress(), a.progress());
-  const images = mnistBytes().testImages.subarray(16, 16 + 784 * 50);
+  const size = a.model.input.reduce((x, y) => x * y, 1); // the seed's 1x28x28
+  const images = mnistBytes().testImages.subarray(16, 16 + size * 50);
   const pa = a.predict(images), pb = b.predict(images);
   assert.deepEqual(pb.labels, pa.labels);
   assertBitEqual(assert, pb.probabilities, pa.probabilities, 'probabilities');
@@ -117,7 +120,10 @@ test('bad data is refused with a clear message', async () => {
   t.dispose();
 });
 
-test('threads: the pthreads build gives bit-identical results for 1, 2 and 3 threads', async () => {
+// WT_BUILD_DIR (src/js/wasm-trainer.js) may hold only the single-thread build.
+const noThreadsBuild = !!process.env.WT_BUILD_DIR && !existsSync(path.join(process.env.WT_BUILD_DIR, 'wasm_trainer_mt_node.cjs'));
+
+test('threads: the pthreads build gives bit-identical results for 1, 2 and 3 threads', { skip: noThreadsBuild && 'WT_BUILD_DIR has no pthreads build' }, async () => {
   const limits = { trainLimit: 2000, testLimit: 200 };
   const runs = [];
   for (const threads of [1, 2, 3]) {
@@ -139,4 +145,18 @@ test('threads: the pthreads build gives bit-identical results for 1, 2 and 3 thr
   trainExactly(b, 15);
   for (const k of Object.keys(runs[0].tensors)) assertBitEqual(assert, b.tensors()[k], runs[0].tensors[k], `resumed ${k}`);
   a.dispose(); b.dispose();
+});
+
+test('the config: a model by preset name, spec or JSON text; undefined values take the defaults', async () => {
+  const t = await createTrainer({ model: 'mlp', seed: undefined, batchSize: 32 });
+  assert.equal(t.model.name, 'mlp');
+  assert.deepEqual(t.model.input, [1, 28, 28]);
+  assert.equal(t.model.classes, 10);
+  assert.equal(t.config.batchSize, 32);
+  assert.equal(t.config.seed, 0);
+  assert.throws(() => { t.model.name = 'x'; }, TypeError, 'the model is read-only');
+  t.dispose();
+  await assert.rejects(createTrainer({ model: 'nope' }), /unknown preset "nope"/);
+  await assert.rejects(createTrainer({ model: '{"input": [1, 28, 28]}' }), /"layers" is missing/);
+  await assert.rejects(createTrainer({ seed: 'x' }), /config.seed must be a finite number/);
 });
