@@ -147,3 +147,25 @@ TEST(VersionOne, RefusedByAnotherModel) {
 }
 
 }  // namespace
+
+namespace {
+// Resuming with another spec is refused, the message naming the first layer that
+// differs, and the trainer is left as it was.
+TEST(ResumeOtherSpec, NamesTheFirstDifferingLayer) {
+  wt::NetSpec lenet, other;
+  ASSERT_TRUE(wt::preset_spec("lenet5", &lenet).ok());
+  std::string json = lenet.canonical;
+  const std::string from = "\"out_channels\":16";
+  ASSERT_NE(json.find(from), std::string::npos) << json;
+  json.replace(json.find(from), from.size(), "\"out_channels\":12");
+  ASSERT_TRUE(wt::parse_spec(json, &other).ok());
+  const std::string file = wt::Trainer(wt::TrainerConfig(), lenet).save_checkpoint();
+  wt::Trainer t(wt::TrainerConfig(), other);
+  const wt::TrainState before = t.state();
+  const wt::Status s = t.load_checkpoint((const uint8_t*)file.data(), file.size());
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message.find("layer 3 (3, Conv2d) differs: \"out_channels\" is 12 here but 16 in the checkpoint"),
+            std::string::npos) << s.message;
+  trainer_util::expect_same_state(before, t.state(), "refused load changes nothing");
+}
+}  // namespace
