@@ -74,6 +74,13 @@ class Network {
                  const float* params, float* running) const;
   int workspaces_needed(int images, int threads, bool train) const;
 
+  // Parameter ranges (offset, size) whose gradient is exactly zero in train mode: the
+  // bias of a Conv2d or Linear that feeds a BatchNorm directly (BatchNorm subtracts
+  // the batch mean, so the bias cancels). Computed, it is float noise (~1e-7) that
+  // Adam's first step, g / (|g| + eps), would turn into moves of ~lr; the trainer
+  // writes the exact zero instead.
+  const std::vector<std::pair<size_t, size_t>>& zero_grad_ranges() const { return zero_grad_; }
+
   // PyTorch's default initialization (Conv2d, Linear: U(+-1/sqrt(fan_in)) from the
   // seeded stream, in parameter order; BatchNorm: weight 1, bias 0) and the
   // initial running statistics.
@@ -95,6 +102,7 @@ class Network {
   std::vector<size_t> saved_off_, saved_i_off_;  // per op, per image
   size_t act_per_image_ = 0, grad_per_image_ = 0, saved_per_image_ = 0, saved_i_per_image_ = 0;
   std::vector<int> bn_ops_;  // ops needing batch statistics in train mode
+  std::vector<std::pair<size_t, size_t>> zero_grad_;
   mutable std::vector<BatchNormBatch> bn_;  // per op (only BatchNorm's are used)
 };
 

@@ -70,26 +70,50 @@ uint32_t Trainer::steps_per_epoch() const {
 }
 
 Status Trainer::set_data(std::string ti, std::string tl, std::string vi, std::string vl,
-                         uint32_t train_limit, uint32_t test_limit) {
+                         uint32_t train_limit, uint32_t test_limit, const DataConfig& config) {
   ImageSet tr, te;
   Status s = make_image_set(std::move(ti), std::move(tl), "train", train_limit, &tr);
   if (!s.ok()) return s;
   s = make_image_set(std::move(vi), std::move(vl), "test", test_limit, &te);
   if (!s.ok()) return s;
+  return set_image_sets(std::move(tr), std::move(te), 0, 0, config);
+}
+
+namespace {
+// Keeps the first `limit` images (limit 0: all).
+void keep_first(ImageSet* set, uint32_t limit) {
+  if (limit == 0 || limit >= set->count) return;
+  set->count = limit;
+  set->image_bytes.resize(set->pixel_offset + (size_t)limit * set->image_size());
+  set->image_bytes.shrink_to_fit();
+  set->label_bytes.resize(set->label_offset + limit);
+  set->label_bytes.shrink_to_fit();
+}
+}  // namespace
+
+Status Trainer::set_image_sets(ImageSet tr, ImageSet te, uint32_t train_limit, uint32_t test_limit,
+                               const DataConfig& config) {
+  keep_first(&tr, train_limit);
+  keep_first(&te, test_limit);
   const Shape& in = spec().input;
-  for (const ImageSet* set : {&tr, &te})
+  for (const ImageSet* set : {&tr, &te}) {
+    const std::string which = set == &tr ? "train" : "test";
+    if (set->count == 0) return Status::Error(which + " set: no images");
     if (set->channels != (uint32_t)in.c || set->rows != (uint32_t)in.h || set->cols != (uint32_t)in.w)
-      return Status::Error(std::string(set == &tr ? "train" : "test") + " images are " +
-                           std::to_string(set->channels) + "x" +
+      return Status::Error(which + " images are " + std::to_string(set->channels) + "x" +
                            std::to_string(set->rows) + "x" + std::to_string(set->cols) + " but this model (" +
                            model_name_ + ") takes " + in.str() + " inputs");
-  for (const ImageSet* set : {&tr, &te})
     for (uint32_t i = 0; i < set->count; ++i)
       if (set->labels()[i] >= spec().classes)
-        return Status::Error(std::string(set == &tr ? "train" : "test") + " labels: label " +
-                             std::to_string(set->labels()[i]) + " at index " + std::to_string(i) +
-                             " is outside 0.." + std::to_string(spec().classes - 1) + " (this model has " +
-                             std::to_string(spec().classes) + " classes)");
+        return Status::Error(which + " labels: label " + std::to_string(set->labels()[i]) + " at index " +
+                             std::to_string(i) + " is outside 0.." + std::to_string(spec().classes - 1) +
+                             " (this model has " + std::to_string(spec().classes) + " classes)");
+  }
+  if (!config.class_names.empty() && (int)config.class_names.size() != spec().classes)
+    return Status::Error("the data has " + std::to_string(config.class_names.size()) + " class names but this model has " +
+                         std::to_string(spec().classes) + " classes");
+  if ((!config.mean.empty() && (int)config.mean.size() != in.c) || config.mean.size() != config.std.size())
+    return Status::Error("the normalization needs one mean and one std per channel (" + std::to_string(in.c) + ")");
   // The fingerprint identifies the exact training data (the order of a resumed
   // run depends on it): CRC-32 over the pixels, then the labels.
   uint32_t c = crc32(tr.pixels(), (size_t)tr.count * in.numel());
@@ -99,11 +123,14 @@ Status Trainer::set_data(std::string ti, std::string tl, std::string vi, std::st
   train_ = std::move(tr);
   test_ = std::move(te);
   data_fingerprint_ = buf;
+  data_config_ = config;
+  pipeline_ = Pipeline(in, config);
   perm_epoch_ = -1;
   perm_.resize(train_.count);  // so that steps never allocate
   if (st_.step == 0) {
     st_.train_fingerprint = data_fingerprint_;
     st_.train_count = train_.count;
+    st_.data = config;
   }
   // History grows by one float per step: reserve 100 epochs so steps do not allocate.
   st_.step_loss.reserve((size_t)steps_per_epoch() * 100);
@@ -134,6 +161,8 @@ void Trainer::run(BatchJob& job) {
   ProfileScope timer("grad reduce");
   std::memcpy(grads_.data(), chunk_grads_[0].data(), sizeof(float) * grads_.size());
   for (int c = 1; c < nchunks; ++c) add_f32(grads_.data(), chunk_grads_[c].data(), grads_.size());
+  if (job.train)
+    for (const auto& r : net_.zero_grad_ranges()) std::memset(grads_.data() + r.first, 0, sizeof(float) * r.second);
 }
 
 namespace {
@@ -142,13 +171,20 @@ struct TrainLoad {
   const uint32_t* idx;  // null: contiguous from `first`
   uint32_t first;
   size_t in;
+  const Pipeline* pipeline;
+  uint64_t seed, epoch;
+  bool train;  // augment
 };
 void load_images(void* user, int begin, int n, float* x, uint8_t* labels) {
   ProfileScope timer("data (u8->f32)");
   const TrainLoad& l = *static_cast<const TrainLoad*>(user);
   for (int i = 0; i < n; ++i) {
     const uint32_t k = l.idx ? l.idx[begin + i] : l.first + begin + i;
-    u8_to_f32_div(x + (size_t)i * l.in, l.set->pixels() + (size_t)k * l.in, l.in, 255.f);
+    const uint8_t* src = l.set->pixels() + (size_t)k * l.in;
+    if (l.pipeline->identity())
+      u8_to_f32_div(x + (size_t)i * l.in, src, l.in, 255.f);
+    else
+      l.pipeline->image(src, x + (size_t)i * l.in, l.seed, l.epoch, k, l.train);
     labels[i] = l.set->labels()[k];
   }
 }
@@ -165,7 +201,7 @@ void load_floats(void* user, int begin, int n, float* x, uint8_t* labels) {
 }  // namespace
 
 double Trainer::batch_forward_backward(const uint32_t* idx, int B) {
-  TrainLoad load{&train_, idx, 0, spec().input_size()};
+  TrainLoad load{&train_, idx, 0, spec().input_size(), &pipeline_, st_.config.seed, st_.epoch, true};
   BatchJob job;
   job.images = B;
   job.seed = st_.config.seed;
@@ -202,7 +238,7 @@ StepsResult Trainer::train_steps(int n, std::vector<float>* losses) {
   // A resumed run must see the data it was trained on (the order depends on it),
   // whichever of set_data and load_checkpoint came first; and its position must lie
   // inside an epoch of this data (a hostile file may say anything).
-  const std::string problem = resume_problem(st_, DataBinding{true, train_.count, data_fingerprint_});
+  const std::string problem = resume_problem(st_, DataBinding{true, train_.count, data_fingerprint_, &data_config_});
   if (!problem.empty()) {
     r.status = Status::Error("cannot continue this training state: " + problem);
     return r;
@@ -255,7 +291,7 @@ StepsResult Trainer::train_steps(int n, std::vector<float>* losses) {
 void Trainer::evaluate_range(uint32_t begin, uint32_t count, double* loss_sum, uint32_t* correct) {
   const uint32_t end = std::min(test_.count, begin + count);
   if (end <= begin) return;
-  TrainLoad load{&test_, nullptr, begin, spec().input_size()};
+  TrainLoad load{&test_, nullptr, begin, spec().input_size(), &pipeline_, 0, 0, false};
   BatchJob job;
   job.images = (int)(end - begin);
   job.train = false;
@@ -288,7 +324,9 @@ void Trainer::eval_logits(const float* images, int n, float* logits) {
 void Trainer::predict(const float* images, int n, uint8_t* labels, float* probs) {
   const int V = spec().classes;
   std::vector<float> logits((size_t)n * V);
-  eval_logits(images, n, logits.data());
+  std::vector<float> x(images, images + (size_t)n * spec().input_size());
+  pipeline_.normalize(x.data(), (size_t)n);  // the data's normalization, as in training
+  eval_logits(x.data(), n, logits.data());
   for (int i = 0; i < n; ++i) {
     const float* l = logits.data() + (size_t)i * V;
     float mx = l[0];
@@ -323,7 +361,7 @@ std::string Trainer::save_checkpoint() const { return encode_checkpoint(spec(), 
 
 Status Trainer::load_checkpoint(const uint8_t* bytes, size_t n) {
   TrainState ns;
-  const Status s = decode_checkpoint(bytes, n, spec(), DataBinding{has_data(), train_.count, data_fingerprint_}, &ns);
+  const Status s = decode_checkpoint(bytes, n, spec(), DataBinding{has_data(), train_.count, data_fingerprint_, &data_config_}, &ns);
   if (!s.ok()) return s;
   ns.config.threads = st_.config.threads;
   // Room for the history to grow without allocating in a step.
