@@ -87,6 +87,9 @@ std::string resume_problem(const TrainState& st, const DataBinding& d) {
   if (st.epoch_step >= spe)
     return "its position in the epoch (step " + std::to_string(st.epoch_step) +
            ") is past the end of an epoch of " + std::to_string(spe) + " steps of the loaded data";
+  if (st.step > 0 && d.config && !st.data.same_processing(*d.config))
+    return "it was trained with " + st.data.processing_str() + " but the loaded data uses " +
+           d.config->processing_str() + ": use the same data settings to resume";
   if (st.step > 0 && !st.train_fingerprint.empty() && st.train_fingerprint != d.fingerprint)
     return "it was trained on different data (fingerprint " + st.train_fingerprint + ", " +
            std::to_string(st.train_count) + " images; the loaded data is " + d.fingerprint + ", " +
@@ -135,6 +138,7 @@ std::string encode_checkpoint(const NetSpec& spec, const std::string& model_name
       {"weight_decay", fmt_double(c.weight_decay)},
       {"train_count", std::to_string(st.train_count)},
       {"train_fingerprint", st.train_fingerprint},
+      {"data", st.data.to_json()},
   };
   return write_safetensors(std::move(t), std::move(md));
 }
@@ -212,6 +216,10 @@ Status decode_checkpoint(const uint8_t* bytes, size_t n, const NetSpec& spec, co
   if (!(s = need_double("eps", 1e-30, 1, &ns.config.eps)).ok()) return s;
   if (!(s = need_double("weight_decay", 0, 1e3, &ns.config.weight_decay)).ok()) return s;
   md("train_fingerprint", &ns.train_fingerprint);
+  // The data's configuration (absent in version 1 and in imports: none, as MNIST's).
+  if (md("data", &v)) {
+    if (!(s = parse_data_config(v, spec.input.c, &ns.data)).ok()) return err("metadata data: " + s.message);
+  }
 
   // Tensors: every name expected, with the expected shape and dtype; nothing else.
   size_t expected = 0;
@@ -314,6 +322,7 @@ Status decode_checkpoint(const uint8_t* bytes, size_t n, const NetSpec& spec, co
   if (!problem.empty()) return err(problem);
   if (ns.train_count == 0) ns.train_count = data.count;
   if (ns.train_fingerprint.empty()) ns.train_fingerprint = data.fingerprint;
+  if (ns.step == 0 && data.config) ns.data = *data.config;
   *out = std::move(ns);
   return Status::Ok();
 }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/dataset.h"
 #include "core/spec.h"
 #include "core/status.h"
 
@@ -21,6 +22,7 @@ struct DataBinding {
   bool loaded = false;
   uint32_t count = 0;       // training images
   std::string fingerprint;  // "crc32:..." of the training pixels and labels
+  const DataConfig* config = nullptr;  // its normalization and augmentation
 };
 
 std::string encode_checkpoint(const NetSpec& spec, const std::string& model_name, const TrainState& st);

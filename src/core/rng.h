@@ -34,7 +34,7 @@ inline uint64_t stream_seed(uint64_t seed, uint64_t purpose, uint64_t index) {
   SplitMix64 b(a.next() ^ (index * 0x8CB92BA72F3D8DD7ull));
   return b.next();
 }
-enum : uint64_t { kStreamInit = 1, kStreamShuffle = 2, kStreamDropout = 3 };
+enum : uint64_t { kStreamInit = 1, kStreamShuffle = 2, kStreamDropout = 3, kStreamAugment = 4 };
 
 // Dropout's mask for one image: a function of (seed, step, layer, position) only,
 // where step is the number of optimizer steps taken before this batch, layer the

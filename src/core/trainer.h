@@ -13,8 +13,10 @@
 #include <string>
 #include <vector>
 
+#include "core/dataset.h"
 #include "core/idx.h"
 #include "core/network.h"
+#include "core/pipeline.h"
 #include "core/parallel.h"
 #include "core/spec.h"
 #include "core/status.h"
@@ -42,6 +44,7 @@ struct TrainState {
   std::vector<float> epoch_loss, epoch_test_loss, epoch_test_accuracy;
   std::string train_fingerprint;  // of the data it was trained on ("" = unknown)
   uint32_t train_count = 0;
+  DataConfig data;  // the data's name, class names, normalization and augmentation
 };
 
 struct StepsResult {
@@ -58,7 +61,13 @@ class Trainer {
 
   // Takes the four IDX files (bytes); limits > 0 keep only the first N items.
   Status set_data(std::string train_images, std::string train_labels, std::string test_images,
-                  std::string test_labels, uint32_t train_limit, uint32_t test_limit);
+                  std::string test_labels, uint32_t train_limit, uint32_t test_limit,
+                  const DataConfig& config = DataConfig());
+  // Takes two image sets (any reader: IDX, CIFAR-10) with their configuration. The
+  // images must have the model's input shape and labels below its classes.
+  Status set_image_sets(ImageSet train, ImageSet test, uint32_t train_limit, uint32_t test_limit,
+                        const DataConfig& config);
+  const DataConfig& data_config() const { return data_config_; }
   bool has_data() const { return train_.count > 0; }
 
   // Up to n optimizer steps, stopping at an epoch end. Step losses are appended to
@@ -112,6 +121,8 @@ class Trainer {
   TrainState st_;
   ImageSet train_, test_;
   std::string data_fingerprint_;
+  DataConfig data_config_;
+  Pipeline pipeline_;
   std::vector<uint32_t> perm_;
   int64_t perm_epoch_ = -1;
   std::vector<float> grads_;

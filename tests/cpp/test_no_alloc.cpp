@@ -67,3 +67,28 @@ TEST(NoAlloc, EveryPresetTrainsWithoutAllocating) {
     }
   }
 }
+
+// The data pipeline (normalization, random crop, flip on xtensor views) allocates
+// nothing per image either.
+TEST(NoAlloc, AugmentedColourDataDoesNotAllocate) {
+  wt::NetSpec spec;
+  ASSERT_TRUE(wt::parse_spec(R"({"input": [3, 32, 32], "layers": [{"type": "Flatten"},
+      {"type": "Linear", "out_features": 10}]})", &spec).ok());
+  wt::SplitMix64 rng(4);
+  std::string rec(60 * 3073, '\0');
+  for (size_t i = 0; i < rec.size(); ++i) rec[i] = (char)(i % 3073 == 0 ? rng.below(10) : rng.below(256));
+  wt::ImageSet train;
+  ASSERT_TRUE(wt::append_cifar10((const uint8_t*)rec.data(), rec.size(), "train", &train).ok());
+  wt::DataConfig cfg;
+  cfg.mean = {0.5f, 0.4f, 0.3f}, cfg.std = {0.2f, 0.25f, 0.3f}, cfg.crop_padding = 4, cfg.hflip = true;
+  wt::TrainerConfig c;
+  c.batch_size = 16;
+  wt::Trainer t(c, spec);
+  ASSERT_TRUE(t.set_image_sets(train, train, 0, 0, cfg).ok());
+  g_allocations = 0;
+  g_counting = true;
+  int done = 0;
+  while (done < 6) done += t.train_steps(6 - done, nullptr).steps;
+  g_counting = false;
+  EXPECT_EQ(g_allocations.load(), 0) << "heap allocations during 6 augmented steps";
+}
