@@ -8,7 +8,7 @@
 // no-op after the first run. Each file is written to a temporary name and then
 // renamed, so an interrupted run never leaves a truncated .gz that looks done.
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -67,8 +67,23 @@ export async function prepareData({ log = console.log } = {}) {
     log(`prepare-data: wrote ${path.relative(ROOT, to)} (${human})`);
     written++;
   }
+  await writeManifest([
+    { id: 'mnist', name: 'MNIST', files: Object.fromEntries(MANIFEST_KEYS.map((k, i) => [k, `${FILES[i]}.gz`])) },
+  ]);
   if (!written) log('prepare-data: build/data is up to date');
   return OUT_DIR;
+}
+
+// The page's list of prepared data sets (web/shared.js DATA_MANIFEST): each with
+// its four files, relative to build/data/, and optionally `classNames`. The
+// dataset picker offers what is listed here.
+const MANIFEST_KEYS = ['trainImages', 'trainLabels', 'testImages', 'testLabels'];
+async function writeManifest(datasets) {
+  const file = path.join(OUT_DIR, 'datasets.json');
+  const text = `${JSON.stringify({ datasets }, null, 2)}\n`;
+  if (await readFile(file, 'utf8').catch(() => null) === text) return;
+  await writeFile(`${file}.tmp-${process.pid}`, text);
+  await rename(`${file}.tmp-${process.pid}`, file);
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

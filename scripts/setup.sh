@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 # Debian packages (shared TOOLCHAIN facts). python3-torch is for reference fixtures
 # and the PyTorch interop tests; WT_SKIP_TORCH=1 leaves it out on a dev machine.
 pkgs=(cmake g++ make emscripten libeigen3-dev xtensor-dev xtl-dev libhwy-dev libxsimd-dev
-      nlohmann-json3-dev libgtest-dev libbenchmark-dev clang libclang-rt-14-dev chromium)
+      nlohmann-json3-dev libgtest-dev libbenchmark-dev clang libclang-rt-14-dev chromium
+      dataset-fashion-mnist googletest)
 [ "${WT_SKIP_TORCH:-0}" = 1 ] || pkgs+=(python3-torch python3-numpy)
 
 missing=()

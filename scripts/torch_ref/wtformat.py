@@ -56,7 +56,9 @@ def dumps(tensors, metadata):
     off = 0
     arrays = []
     for name in sorted(tensors):
-        a = np.ascontiguousarray(tensors[name])
+        a = np.asarray(tensors[name])
+        if a.ndim:  # (ascontiguousarray would make a 0-dim array 1-d: num_batches_tracked is 0-dim)
+            a = np.ascontiguousarray(a)
         dt = _dtype_name(a)
         a = a.astype(DTYPES[dt], copy=False)
         header[name] = {"dtype": dt, "shape": [int(d) for d in a.shape], "data_offsets": [off, off + a.nbytes]}

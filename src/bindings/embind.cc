@@ -10,6 +10,7 @@
 #include <cstring>
 #include <memory>
 
+#include "core/dataset.h"
 #include "core/network.h"
 #include "core/safetensors.h"
 #include "core/spec.h"
@@ -147,11 +148,44 @@ class TrainerBinding {
 
   val model() const { return model_info(t_->spec(), t_->model_name()); }
 
-  std::string setData(val ti, val tl, val vi, val vl, int train_limit, int test_limit) {
+  // IDX files; config: the data configuration's JSON (dataset.h), "" for none.
+  std::string setData(val ti, val tl, val vi, val vl, int train_limit, int test_limit, std::string config) {
+    DataConfig c;
+    if (!config.empty()) {
+      const Status s = parse_data_config(config, t_->spec().input.c, &c);
+      if (!s.ok()) return s.message;
+    }
     return t_->set_data(bytes_from_js(ti), bytes_from_js(tl), bytes_from_js(vi), bytes_from_js(vl),
-                        (uint32_t)std::max(0, train_limit), (uint32_t)std::max(0, test_limit))
+                        (uint32_t)std::max(0, train_limit), (uint32_t)std::max(0, test_limit), c)
         .message;
   }
+
+  // CIFAR-10 binary batches, one file per call (so a file's bytes are in wasm memory
+  // only while it is read): addCifar10(false, ...) for training files, true for test.
+  std::string addCifar10(bool test, val bytes, std::string name) {
+    const std::string b = bytes_from_js(bytes);
+    const Status s = append_cifar10((const uint8_t*)b.data(), b.size(), name, test ? &pending_test_ : &pending_train_);
+    if (!s.ok()) pending_train_ = ImageSet(), pending_test_ = ImageSet();  // a refused set is dropped whole
+    return s.message;
+  }
+  // The files added so far become the data (or, on an error, are dropped).
+  std::string finishCifar10(int train_limit, int test_limit, std::string config) {
+    ImageSet tr = std::move(pending_train_), te = std::move(pending_test_);
+    pending_train_ = ImageSet(), pending_test_ = ImageSet();
+    DataConfig c;
+    if (!config.empty()) {
+      const Status s = parse_data_config(config, t_->spec().input.c, &c);
+      if (!s.ok()) return s.message;
+    }
+    if (tr.count == 0) return "no CIFAR-10 training records (data_batch_1.bin ... data_batch_5.bin)";
+    if (te.count == 0) return "no CIFAR-10 test records (test_batch.bin)";
+    return t_->set_image_sets(std::move(tr), std::move(te), (uint32_t)std::max(0, train_limit),
+                              (uint32_t)std::max(0, test_limit), c)
+        .message;
+  }
+
+  // The data's configuration (name, class names, normalization, augmentation) as JSON.
+  std::string dataConfig() const { return t_->data_config().to_json(); }
 
   val trainSteps(int n) {
     losses_.clear();
@@ -364,6 +398,7 @@ class TrainerBinding {
   }
 
   std::unique_ptr<Trainer> t_;  // null when the spec was refused (see error())
+  ImageSet pending_train_, pending_test_;  // CIFAR-10 files added, not yet finished
   std::string error_;
   std::vector<float> losses_;
 };
@@ -412,6 +447,9 @@ EMSCRIPTEN_BINDINGS(wasm_trainer) {
       .function("error", &TrainerBinding::error)
       .function("model", &TrainerBinding::model)
       .function("setData", &TrainerBinding::setData)
+      .function("addCifar10", &TrainerBinding::addCifar10)
+      .function("finishCifar10", &TrainerBinding::finishCifar10)
+      .function("dataConfig", &TrainerBinding::dataConfig)
       .function("trainSteps", &TrainerBinding::trainSteps)
       .function("progress", &TrainerBinding::progress)
       .function("config", &TrainerBinding::config)

