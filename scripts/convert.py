@@ -358,7 +358,7 @@ def from_torch(src, dst, seed=None, batch_size=None, epoch=None, epoch_step=None
         md["model"] = sm.preset_of(spec)
     for k in DOUBLE_KEYS:
         md[k] = fmt_double(hp[k])
-    sm.safetensors_write(dst, t, md)
+    wtformat.write(dst, t, md)
     return t, md
 
 

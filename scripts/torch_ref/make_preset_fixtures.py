@@ -503,7 +503,7 @@ def main():
             failed.append(f"{name} (init seed {seed}): " + "; ".join(problems[:4]))
             continue
         tmp = path + ".tmp"
-        data = sm.safetensors_write(tmp, t, md)
+        data = wtformat.write(tmp, t, md)
         back, md2 = wtformat.read(tmp)  # validates, checksum included
         assert set(back) == set(t) and all(np.array_equal(back[k], t[k]) for k in t) and md2["spec"] == md["spec"]
         os.replace(tmp, path)

@@ -8,7 +8,6 @@ the trainer's Dropout masks reproduced bit for bit.
     set_dropout_masks(model, seed, step, n)  # the masks of optimizer step `step` for a batch of n
     canonical(spec), canonical_json(spec)    # every argument explicit, as checkpoints store it
     analytically_zero_grads(spec)            # biases feeding BatchNorm: gradient exactly 0
-    safetensors_write(path, tensors, md)     # wtformat.write that keeps 0-dim tensors 0-dim
 
 Layer types are PyTorch's class names and arguments PyTorch's argument names with
 PyTorch's defaults; in_channels / in_features / num_features are inferred from the
@@ -436,37 +435,6 @@ def param_names(model):
 
 # ------------------------------------------------------------------ files
 
-def safetensors_dumps(tensors, metadata):
-    """wtformat.dumps, except that 0-dim arrays keep shape [] (num_batches_tracked is a
-    0-dim I64 tensor in PyTorch and in checkpoints): wtformat.dumps passes every array
-    through np.ascontiguousarray, which makes 0-dim arrays 1-dim ([1])."""
-    import json
-    import struct
-    from torch_ref import wtformat
-    scalars = {k for k, v in tensors.items() if np.ndim(v) == 0}
-    data = wtformat.dumps(tensors, metadata)
-    if not scalars:
-        return data
-    n = struct.unpack("<Q", data[:8])[0]
-    header = json.loads(data[8:8 + n])
-    for k in scalars:
-        header[k]["shape"] = []
-    header["__metadata__"]["checksum"] = "crc32:00000000"
-    h = json.dumps(header, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode("utf-8")
-    h += b" " * (-len(h) % 8)
-    out = bytearray(struct.pack("<Q", len(h)) + h + data[8 + n:])
-    at = out.index(wtformat.CHECKSUM_KEY, 8) + len(wtformat.CHECKSUM_KEY)
-    out[at:at + 8] = b"%08x" % wtformat.crc_with_zeroed_digits(bytes(out), at)
-    return bytes(out)
-
-
-def safetensors_write(path, tensors, metadata):
-    data = safetensors_dumps(tensors, metadata)
-    with open(path, "wb") as f:
-        f.write(data)
-    return data
-
-
 # ------------------------------------------------------------------ self-test
 
 # First draws of src/core/rng.h, computed with the C++ (g++ on rng.h):
@@ -561,8 +529,8 @@ def self_test():
             check(msg in str(e), f"refuses: {e}")
     # Files: 0-dim tensors keep shape [] (and the checksum holds).
     from torch_ref import wtformat
-    d = safetensors_dumps({"a.num_batches_tracked": np.array(3, np.int64), "b": np.ones((2, 2), np.float32)},
-                          {"format": "x"})
+    d = wtformat.dumps({"a.num_batches_tracked": np.array(3, np.int64), "b": np.ones((2, 2), np.float32)},
+                       {"format": "x"})
     back, _ = wtformat.loads(d)
     check(back["a.num_batches_tracked"].shape == () and int(back["a.num_batches_tracked"]) == 3
           and back["b"].shape == (2, 2), "0-dim I64 tensors are written with shape []")

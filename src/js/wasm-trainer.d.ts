@@ -171,6 +171,41 @@ export interface Dataset {
   /** Use only the first N train / test images (tests, the page's trainLimit). */
   trainLimit?: number;
   testLimit?: number;
+  /** The data's name, class names, normalization and augmentation (default: none). */
+  data?: DataOptions;
+}
+
+/** How images become the network's input (torchvision's RandomCrop(padding),
+ *  RandomHorizontalFlip, ToTensor, Normalize), and what the data is called. Stored in
+ *  checkpoints: resuming with other settings is refused. Evaluation never augments. */
+export interface DataOptions {
+  name?: string;
+  classNames?: string[];
+  /** Per channel: (x / 255 - mean[c]) / std[c]. */
+  normalize?: { mean: number[]; std: number[] };
+  /** Training only, drawn from (seed, epoch, image index). */
+  augment?: { cropPadding?: number; hflip?: boolean };
+}
+
+/** CIFAR-10's binary batches (1 label byte + 3,072 bytes of R, G, B planes per record). */
+export interface Cifar10Files {
+  /** data_batch_1.bin ... data_batch_5.bin (any subset). */
+  train: { name: string; bytes: Uint8Array }[];
+  /** test_batch.bin */
+  test: { name: string; bytes: Uint8Array }[];
+  trainLimit?: number;
+  testLimit?: number;
+  /** Default: CIFAR-10's normalization and augmentation (src/defaults.json). */
+  data?: DataOptions;
+}
+
+/** A built-in dataset of src/defaults.json. */
+export interface DatasetInfo {
+  name: 'mnist' | 'fashion-mnist' | 'cifar-10' | string;
+  description: string;
+  input: [number, number, number];
+  classNames: string[];
+  options: DataOptions;
 }
 
 export interface Progress {
@@ -210,6 +245,11 @@ export class Trainer {
   readonly config: Required<Omit<TrainerConfig, 'model'>>;
   readonly model: ModelInfo;
   setData(data: Dataset): void;
+  /** CIFAR-10's binary files; throws (naming the file) on a truncated record or a
+   *  label outside 0..9, leaving the loaded data as it was. */
+  setCifar10(files: Cifar10Files): void;
+  /** The loaded data's options. */
+  readonly data: DataOptions;
   /** Runs up to n optimizer steps; stops early at the end of an epoch. Keep n small
    *  (a few batches): V8 optimizes wasm only between calls. Throws on a non-finite
    *  loss, leaving the weights as they were before that step. */
@@ -231,6 +271,15 @@ export class Trainer {
   /** Validates everything first; on error throws with a clear message and
    *  leaves the trainer exactly as it was. */
   loadCheckpoint(bytes: Uint8Array): void;
+  /** Trains whole epochs in short wasm calls, with progress callbacks, an AbortSignal
+   *  and autosave; `data` goes to setData first unless it is null or the object given
+   *  last time. Yields to the event loop about every 60 ms, so a page or Node stays
+   *  responsive. The same method as {@link WorkerTrainer.fit}. */
+  fit(data: Dataset | null, options?: FitOptions): Promise<FitResult>;
+  /** {@link Trainer.saveCheckpoint} under the worker client's name. */
+  save(): Uint8Array;
+  /** {@link Trainer.loadCheckpoint} under the worker client's name. */
+  load(bytes: Uint8Array): void;
   dispose(): void;
 
   // ---- reference-test surface (tests/node/fixture.test.js, interop.test.js) ----
@@ -262,6 +311,8 @@ export function threadsSupported(): boolean;
 export function getDefaults(): Promise<Defaults>;
 /** The presets with their input shapes, class counts and parameter counts. */
 export function listPresets(): Promise<PresetInfo[]>;
+/** The built-in datasets: mnist, fashion-mnist, cifar-10 (bring the files). */
+export function listDatasets(): Promise<DatasetInfo[]>;
 /** Validates a model and describes it layer by layer; rejects with the core's
  *  message (layer index, type, field, what was expected) when it is refused. */
 export function describeModel(model?: Model): Promise<ModelDescription>;
@@ -272,3 +323,125 @@ export function inspectCheckpoint(bytes: Uint8Array): Promise<CheckpointInfo>;
 /** The model stored in a checkpoint (format version 1 files, without a spec, are
  *  "seed"); rejects with "refused checkpoint: ..." when it cannot be read. */
 export function modelOfCheckpoint(bytes: Uint8Array): Promise<ModelDescription>;
+
+// -------------------------------------------------------------------- fit ----
+
+/** Progress between steps (onStep), at most every `progressMs` and at each epoch end. */
+export interface StepEvent {
+  /** Optimizer steps done in total. */
+  step: number;
+  /** Epochs completed. */
+  epoch: number;
+  epochStep: number;
+  stepsPerEpoch: number;
+  /** The loss of each step since the previous event. */
+  losses: Float32Array;
+  /** The last of them. */
+  loss: number;
+  /** Training images per second since the previous event. */
+  samplesPerSecond: number;
+}
+
+/** An epoch's end (onEpoch), after the test-set evaluation (unless `evaluate: false`). */
+export interface EpochEvent {
+  /** Epochs completed, this one included (progress().epoch). */
+  epoch: number;
+  step: number;
+  /** The epoch's mean training loss. */
+  loss: number;
+  /** NaN when not evaluated (evaluate: false, or no test images). */
+  testLoss: number;
+  testAccuracy: number;
+  /** Wall time of the epoch's training (without the evaluation). */
+  seconds: number;
+}
+
+/** How fit uses an `Autosave` ("wasm-trainer/autosave") where the trainer runs. */
+export interface AutosaveHooks {
+  /** Called between slices: saves when the interval has passed. */
+  tick(): unknown;
+  /** Called at each epoch end ('epoch') and at the end ('done' or 'stop'; awaited). */
+  checkpoint(reason: string): Promise<unknown>;
+}
+
+export interface FitOptions {
+  /** Epoch ends to reach in this call (default 1; a run resumed mid-epoch counts
+   *  finishing that epoch as its first). 0 with `maxSteps` trains just steps. */
+  epochs?: number;
+  /** Stop after this many steps of this call (default: no limit). */
+  maxSteps?: number;
+  /** Evaluate on the test set at each epoch end and record it in the history (default true). */
+  evaluate?: boolean;
+  onStep?: (event: StepEvent) => void;
+  onEpoch?: (event: EpochEvent) => void;
+  /** Stops after the current slice of steps; fit then resolves with `aborted: true`
+   *  (not an error: the trainer holds the state of the last step taken). */
+  signal?: AbortSignal;
+  /** An `Autosave` of this trainer ("wasm-trainer/autosave"). */
+  autosave?: AutosaveHooks;
+  /** Steps per wasm call (default 4). */
+  stepsPerCall?: number;
+  /** Wasm time before yielding to the event loop, in ms (default 60). */
+  sliceMs?: number;
+  /** onStep at most this often, in ms (default 100). */
+  progressMs?: number;
+}
+
+export interface FitResult extends Progress {
+  /** Steps taken by this call. */
+  steps: number;
+  /** Epoch ends reached by this call. */
+  epochs: number;
+  /** True when the signal stopped it. */
+  aborted: boolean;
+}
+
+// ---------------------------------------------------------- worker client ----
+
+/** Where and how a worker trainer autosaves (IndexedDB, in the worker; pages only). */
+export interface WorkerAutosaveOptions {
+  /** IndexedDB database (default "wasm-trainer", the product page's). */
+  dbName?: string;
+  /** Save at least this often while training, in seconds (default 30; 0: only at epoch ends and the end). */
+  everySeconds?: number;
+  /** Newest checkpoints kept (default 5). */
+  keep?: number;
+  /** Extra fields stored in each record (a plain object: it crosses to the worker). */
+  meta?: Record<string, unknown>;
+}
+
+/** A saved checkpoint's record in the store (autosave.d.ts). */
+export interface CheckpointRecord {
+  id: number;
+  createdAt: number;
+  /** Why it was saved: 'epoch', 'timer', 'hidden', 'pagehide', 'stop', 'done', 'manual', ... */
+  reason: string;
+  step: number;
+  epoch: number;
+  epochStep: number;
+  stepsPerEpoch: number;
+  /** Mean of the last 20 step losses. */
+  loss: number;
+  /** The last recorded test accuracy (NaN if none). */
+  accuracy: number;
+  batchSize: number;
+  learningRate: number;
+  seed: number;
+  /** The model's name (a preset, or "custom"). */
+  model: string;
+  trainCount: number;
+  testCount: number;
+  /** Bytes of the checkpoint. */
+  size: number;
+  [extra: string]: unknown;
+}
+
+export interface WorkerFitOptions extends Omit<FitOptions, 'autosave'> {
+  /** Save checkpoints to IndexedDB from the worker: at each epoch end, every
+   *  `everySeconds`, when the tab is hidden or closed, and at the end. */
+  autosave?: boolean | WorkerAutosaveOptions;
+  onCheckpoint?: (record: CheckpointRecord) => void;
+  /** A failed save (kind 'quota' when storage is full); default: console.warn. */
+  onCheckpointError?: (error: { kind: 'quota' | 'other'; message: string }) => void;
+}
+

@@ -16,6 +16,8 @@
 // from src/defaults.json, compiled into the wasm and read through it (presets()),
 // so the page, the worker and Node need no second loader.
 
+import { fitTrainer } from './fit.js';
+
 const isNode = typeof process !== 'undefined' && !!process.versions?.node &&
   typeof window === 'undefined' && typeof WorkerGlobalScope === 'undefined';
 
@@ -41,12 +43,17 @@ function anyModule() {
   return modulePromises.get(false) ?? modulePromises.get(true) ?? loadModule();
 }
 
+// Node's modules through a specifier bundlers do not follow: a browser bundle (Vite,
+// webpack) then neither externalizes them nor splits them into chunks, which a
+// worker bundle in IIFE format (Vite's default) cannot have.
+const importNode = (name) => import(/* @vite-ignore */ /* webpackIgnore: true */ `node:${name}`);
+
 async function loadNode(mt) {
-  const { createRequire } = await import('node:module');
-  const { readFile } = await import('node:fs/promises');
-  const { existsSync } = await import('node:fs');
-  const path = await import('node:path');
-  const { fileURLToPath } = await import('node:url');
+  const { createRequire } = await importNode('module');
+  const { readFile } = await importNode('fs/promises');
+  const { existsSync } = await importNode('fs');
+  const path = await importNode('path');
+  const { fileURLToPath } = await importNode('url');
   let base; // the build's path without its extension
   if (process.env.WT_BUILD_DIR) {
     const dir = path.resolve(process.env.WT_BUILD_DIR);
@@ -70,10 +77,36 @@ async function loadNode(mt) {
   return m;
 }
 
+// The browser build's files, each as a literal new URL('...', import.meta.url): plain
+// ES modules (node_modules served as is) resolve them next to this file, and bundlers
+// (Vite, webpack 5, Parcel) see the literals and emit the files as assets. The loader
+// is then imported at run time and told where its .wasm and pthread worker went
+// (locateFile; mainScriptUrlOrBlob is what each pthread worker imports).
+function browserFiles(mt) {
+  return mt ? {
+    js: new URL('../../build/wasm-mt/wasm_trainer_mt.mjs', import.meta.url).href,
+    wasm: new URL('../../build/wasm-mt/wasm_trainer_mt.wasm', import.meta.url).href,
+    worker: new URL('../../build/wasm-mt/wasm_trainer_mt.worker.js', import.meta.url).href,
+  } : {
+    js: new URL('../../build/wasm/wasm_trainer.mjs', import.meta.url).href,
+    wasm: new URL('../../build/wasm/wasm_trainer.wasm', import.meta.url).href,
+  };
+}
+
 async function loadBrowser(mt) {
-  const url = new URL(mt ? '../../build/wasm-mt/wasm_trainer_mt.mjs' : '../../build/wasm/wasm_trainer.mjs', import.meta.url);
-  const { default: factory } = await import(/* @vite-ignore */ url.href);
-  return factory();
+  const files = browserFiles(mt);
+  // A bundler may inline the small pthread worker as a data: URL (Vite does below 4 kB).
+  // A worker started from one has an opaque origin and cannot import the module: give
+  // it a blob: URL of this page's origin instead.
+  if (files.worker?.startsWith('data:')) {
+    const text = await (await fetch(files.worker)).text();
+    files.worker = URL.createObjectURL(new Blob([text], { type: 'text/javascript' }));
+  }
+  const { default: factory } = await import(/* @vite-ignore */ files.js);
+  return factory({
+    locateFile: (name) => (name.endsWith('.wasm') ? files.wasm : name.endsWith('.worker.js') ? files.worker : name),
+    mainScriptUrlOrBlob: files.js,
+  });
 }
 
 /** Bytes (Uint8Array view) of any typed array, for Embind's std::string arguments. */
@@ -109,6 +142,12 @@ function defaultsOf(m) {
     defaultsCache.set(m, d);
   }
   return d;
+}
+
+/** "; presets that fit: a, b" for data of `shape`, or a note that none does. */
+function presetsThatFit(m, shape) {
+  const fit = Object.keys(defaultsOf(m).file.presets).filter((name) => fitsInput(shape, describeWith(m, name).input));
+  return fit.length ? `; presets that take them: ${fit.join(', ')}` : '; no preset takes them: write a spec with this input';
 }
 
 /** A model argument as the text the core takes: a preset name or spec JSON. */
@@ -153,6 +192,35 @@ export async function modelDifference(a, b) {
   const r = m.modelDifference(modelSource(m, a), modelSource(m, b));
   check(r.error);
   return r.difference;
+}
+
+/** The datasets of src/defaults.json: name, description, input [c, h, w], class names,
+ *  and the data options (normalization, augmentation) training on it uses by default. */
+export async function listDatasets() {
+  const { file } = defaultsOf(await anyModule());
+  return Object.entries(file.datasets ?? {}).map(([name, d]) => ({
+    name, description: d.description ?? '', input: d.input, classNames: d.class_names ?? [],
+    options: dataOptionsOf(name, d),
+  }));
+}
+
+/** A dataset's default data options ({name, classNames, normalize, augment}). */
+function dataOptionsOf(name, d) {
+  const o = { name, classNames: d.class_names ?? [] };
+  if (d.normalize) o.normalize = { mean: d.normalize.mean, std: d.normalize.std };
+  if (d.augment) o.augment = { cropPadding: d.augment.crop_padding ?? 0, hflip: !!d.augment.hflip };
+  return o;
+}
+
+/** Data options (DataOptions in the .d.ts) as the core's JSON (src/core/dataset.h). */
+function dataConfigJson(o) {
+  if (!o) return '';
+  const j = {};
+  if (o.name !== undefined) j.name = o.name;
+  if (o.classNames?.length) j.class_names = o.classNames;
+  if (o.normalize) j.normalize = { mean: o.normalize.mean, std: o.normalize.std };
+  if (o.augment) j.augment = { crop_padding: o.augment.cropPadding ?? 0, hflip: !!o.augment.hflip };
+  return JSON.stringify(j);
 }
 
 /** The preset models of src/defaults.json, in its order. */
@@ -271,15 +339,38 @@ export class Trainer {
    *  classes and the layer table (as describeModel). */
   get model() { return this.#model; }
 
-  setData({ trainImages, trainLabels, testImages, testLabels, trainLimit = 0, testLimit = 0 }) {
+  /** Four IDX files (images 3-d [N, H, W] or 4-d [N, C, H, W]) and the data options:
+   *  name, class names, normalization, augmentation (default: none, as MNIST). */
+  setData({ trainImages, trainLabels, testImages, testLabels, trainLimit = 0, testLimit = 0, data = undefined }) {
     for (const [what, bytes] of [['train', trainImages], ['test', testImages]]) {
       const shape = idxImageShape(bytes);
       if (shape && !fitsInput(shape, this.#model.input)) {
-        throw new Error(`the ${what} images are ${shapeText(shape)} but the model ${this.#model.name} takes ${shapeText(this.#model.input)} images`);
+        throw new Error(`the ${what} images are ${shapeText(shape)} but the model ${this.#model.name} takes ${shapeText(this.#model.input)} images${presetsThatFit(this.#m, shape)}`);
       }
     }
     check(this.#t.setData(asBytes(trainImages), asBytes(trainLabels), asBytes(testImages),
-      asBytes(testLabels), trainLimit | 0, testLimit | 0));
+      asBytes(testLabels), trainLimit | 0, testLimit | 0, dataConfigJson(data)));
+  }
+
+  /** CIFAR-10's binary batches: train (data_batch_1.bin ...) and test (test_batch.bin)
+   *  as [{name, bytes}], and the data options (default: CIFAR-10's normalization and
+   *  augmentation from src/defaults.json). Files are copied into wasm one at a time. */
+  setCifar10({ train, test, trainLimit = 0, testLimit = 0, data = undefined }) {
+    const shape = [3, 32, 32];
+    if (!fitsInput(shape, this.#model.input)) {
+      throw new Error(`CIFAR-10 images are ${shapeText(shape)} but the model ${this.#model.name} takes ${shapeText(this.#model.input)} images${presetsThatFit(this.#m, shape)}`);
+    }
+    const options = data ?? dataOptionsOf('cifar-10', defaultsOf(this.#m).file.datasets['cifar-10']);
+    for (const [isTest, files] of [[false, train], [true, test]]) {
+      for (const f of files ?? []) check(this.#t.addCifar10(isTest, asBytes(f.bytes), f.name ?? (isTest ? 'test file' : 'train file')));
+    }
+    check(this.#t.finishCifar10(trainLimit | 0, testLimit | 0, dataConfigJson(options)));
+  }
+
+  /** The loaded data's options: {name, classNames, normalize?, augment?}. */
+  get data() {
+    const j = JSON.parse(this.#t.dataConfig());
+    return dataOptionsOf(j.name, j);
   }
 
   trainSteps(n) {
@@ -362,6 +453,15 @@ export class Trainer {
   saveCheckpoint() { return this.#t.saveCheckpoint(); }
 
   loadCheckpoint(bytes) { check(this.#t.loadCheckpoint(asBytes(bytes))); }
+
+  /** Trains epochs with progress callbacks, an AbortSignal and autosave (src/js/fit.js);
+   *  the same method as the worker client's (src/js/client.js). */
+  fit(data, options) { return fitTrainer(this, data, options); }
+
+  /** saveCheckpoint() and loadCheckpoint() under the worker client's names. */
+  save() { return this.saveCheckpoint(); }
+
+  load(bytes) { this.loadCheckpoint(bytes); }
 
   // ---- reference-test surface: explicit batches, tensors by name, one Adam step ----
   /** Parameters, Adam's moments, BatchNorm's running statistics (Float32Array) and
