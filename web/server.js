@@ -29,6 +29,7 @@ const ALLOWED_PREFIXES = [
   '/node_modules/comlink/',
   '/node_modules/uplot/',
   '/node_modules/idb/',
+  '/node_modules/nanotar/', // the worker reads CIFAR-10's .tar.gz with it
 ];
 
 const MIME = {

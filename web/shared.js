@@ -1,6 +1,6 @@
-// What the page (main.js) and its worker (worker.js) agree on: defaults, event
-// types, the data files and small formatting helpers. No DOM, no wasm: both
-// sides import it.
+// What the page (main.js, page/) and its worker (worker.js, worker/) agree on:
+// defaults, event types, the data sets and small formatting helpers. No DOM, no
+// wasm: both sides import it.
 
 export const DEFAULTS = Object.freeze({
   epochs: 2,
@@ -57,9 +57,32 @@ export const DATA_FILES = Object.freeze({
   testLabels: 't10k-labels-idx1-ubyte.gz',
 });
 
-export const BUILTIN_DATA_NAME = 'MNIST';
+// scripts/prepare-data.js lists the data sets it prepared in build/data/ here:
+// { datasets: [{ id, name, files: { trainImages, ... } (relative to build/data/) }] }.
+// Without it (an older build) MNIST's files at the top of build/data/ are used.
+export const DATA_MANIFEST = 'datasets.json';
 
-// IndexedDB layout (web/checkpoint-store.js).
+// Display names of the JS API's built-in data sets (listDatasets: src/defaults.json,
+// which also gives their class names and data options).
+export const DATASET_LABELS = Object.freeze({ mnist: 'MNIST', 'fashion-mnist': 'Fashion-MNIST', 'cifar-10': 'CIFAR-10' });
+
+export const BUILTIN_DATA_ID = 'mnist';
+export const BUILTIN_DATA_NAME = DATASET_LABELS.mnist;
+
+/** Class k's name: the data set's, else the number. */
+export function className(names, k) {
+  return names?.[k] ?? String(k);
+}
+
+/** Whether images of shape [c, h, w] fit a model whose input is [c, h, w]
+ *  (the JS API's rule: the same shape; [1, h, w] data is also [h, w]). */
+export function fitsInput(shape, input) {
+  return !!shape && !!input && shape.length === input.length && shape.every((x, i) => x === input[i]);
+}
+
+export const shapeText = (s) => (s ? s.join('×') : '?');
+
+// IndexedDB layout (web/worker/checkpoint-store.js).
 export const DB = Object.freeze({ name: 'wasm-trainer', version: 1 });
 
 /** Non-negative integer URL parameter, or 0 (= no limit). */

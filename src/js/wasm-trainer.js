@@ -70,7 +70,14 @@ async function loadNode(mt) {
   } catch (e) {
     throw new Error(`the wasm build is missing (${base}.wasm): run "npm run build" first`);
   }
-  const m = await factory({ wasmBinary });
+  // The pthreads build resolves only once its pre-started workers have loaded the
+  // module; should one never report back, say so instead of waiting forever.
+  let timer;
+  const watchdog = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the wasm module (${path.basename(base)}) did not start within 120 s` +
+      (mt ? ': its pthread workers never reported as loaded' : ''))), 120_000);
+  });
+  const m = await Promise.race([factory({ wasmBinary }), watchdog]).finally(() => clearTimeout(timer));
   // TOOLCHAIN trap 4: live pthread workers would keep Node running after the work
   // is done; unref them so the process exits when the script does.
   if (m.PThread) for (const w of [...m.PThread.unusedWorkers, ...m.PThread.runningWorkers]) w.unref?.();

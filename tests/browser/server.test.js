@@ -83,7 +83,8 @@ test('only the allow-listed prefixes are served', async () => {
     assert.equal(r.status, 404, `${p} should be 404, got ${r.status}`);
     assert.equal(r.headers['cross-origin-resource-policy'], 'same-origin');
   }
-  for (const p of ['/node_modules/comlink/dist/esm/comlink.mjs', '/node_modules/uplot/dist/uPlot.esm.js', '/node_modules/idb/build/index.js', '/web/style.css']) {
+  for (const p of ['/node_modules/comlink/dist/esm/comlink.mjs', '/node_modules/uplot/dist/uPlot.esm.js', '/node_modules/idb/build/index.js',
+    '/node_modules/nanotar/dist/index.mjs', '/web/style.css', '/web/page/results.js', '/web/worker/data.js']) {
     assert.equal((await get(p)).status, 200, p);
   }
 });

@@ -61,13 +61,17 @@ async function waitForStep(min, timeout = 30_000) {
   return page.evaluate(() => window.wasmTrainer.step);
 }
 
-/** Waits for the state, and for the status line to have rendered it (its step count
- *  is drawn on the next frame, after the event that changed the state). */
+/** Waits for the state, and for the status line to have rendered it: it is drawn
+ *  on the next frame, after the event that changed the state. Its data-state says
+ *  which state the text is for (at the last step, "epoch 20/20 · … step 200/200 ·
+ *  ETA 0:00" has the same step count as "done · … step 200/200": a wait on the
+ *  step count alone let a test read the running text after "stopped"). */
 async function waitForState(state, timeout = 30_000) {
   await waitFor(`state "${state}" (rendered)`, (s) => {
     const w = window.wasmTrainer;
-    if (w?.state !== s) return false;
-    const m = document.querySelector('[data-testid=status]')?.textContent.match(/\bstep (\d+)\//);
+    const status = document.querySelector('[data-testid=status]');
+    if (w?.state !== s || status?.dataset.state !== s) return false;
+    const m = status.textContent.match(/\bstep (\d+)\//);
     return !m || Number(m[1]) === w.step;
   }, state, timeout);
 }
@@ -142,7 +146,8 @@ describe('the page', () => {
     await openPage();
     const data = await page.evaluate(() => window.wasmTrainer.data);
     assert.deepEqual(data, { name: 'MNIST', trainCount: 640, testCount: 200, fromCache: false });
-    const dataRequests = requests.filter(([, url]) => url.startsWith('/build/data/'));
+    // The four .gz files (and the list of prepared data sets, datasets.json).
+    const dataRequests = requests.filter(([, url]) => url.startsWith('/build/data/') && url.endsWith('.gz'));
     assert.equal(dataRequests.length, 4, `expected the 4 data files, got ${JSON.stringify(dataRequests)}`);
     assert.ok(dataRequests.every(([, , s]) => s === 200));
     assert.equal(await page.evaluate(() => self.crossOriginIsolated), true);
@@ -228,6 +233,7 @@ describe('the page', () => {
     const later = await waitForStep(paused + 15);
     assert.ok(later > paused);
     await shot('02-training');
+    await page.evaluate(() => window.scrollTo(0, 0)); // clicking Resume may have scrolled
     // The README's picture (web/screenshot.png) is copied from this one by hand:
     // tests must not change tracked files.
     await page.screenshot({ path: path.join(ROOT, 'tests/browser/screenshots/readme-mid-training.png') });
@@ -263,7 +269,7 @@ describe('the page', () => {
     await page.reload();
     await page.waitForFunction(() => window.wasmTrainer?.data, null, { timeout: 30_000 });
     assert.equal(await page.evaluate(() => window.wasmTrainer.data.fromCache), true);
-    assert.deepEqual(requests.slice(before).filter(([, url]) => url.startsWith('/build/data/')), [],
+    assert.deepEqual(requests.slice(before).filter(([, url]) => url.startsWith('/build/data/') && url.endsWith('.gz')), [],
       'a reload must take the data from the cache, not the network');
     const offer = page.getByTestId('resume-latest');
     await offer.waitFor({ state: 'visible' });
@@ -422,7 +428,8 @@ describe('the page', () => {
     const files = ['t10k-labels-idx1-ubyte.gz', 'train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz']
       .map((name) => ({ name: `fashion-${name}`, mimeType: 'application/gzip', buffer: readFileSync(path.join(dir, name)) }));
     await page.getByTestId('data-files').setInputFiles(files);
-    await page.waitForFunction(() => window.wasmTrainer.data?.name === 'Fashion-MNIST', null, { timeout: 30_000 });
+    // Data, then state: two events, so wait for both.
+    await page.waitForFunction(() => window.wasmTrainer.data?.name === 'Fashion-MNIST' && window.wasmTrainer.state === 'ready', null, { timeout: 30_000 });
     // The URL's limits still apply to a data set of one's own.
     assert.deepEqual(await page.evaluate(() => window.wasmTrainer.data), { name: 'Fashion-MNIST', trainCount: 640, testCount: 200, fromCache: false });
     assert.equal(await page.evaluate(() => window.wasmTrainer.state), 'ready');

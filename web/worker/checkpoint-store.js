@@ -12,8 +12,8 @@
 //
 // idb is imported by relative URL, not the bare specifier: Chromium does not
 // apply the page's import map inside module workers.
-import { openDB } from '../node_modules/idb/build/index.js';
-import { DB } from './shared.js';
+import { openDB } from '../../node_modules/idb/build/index.js';
+import { DB } from '../shared.js';
 
 let dbPromise = null;
 
