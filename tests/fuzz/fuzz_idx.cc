@@ -49,8 +49,12 @@ void check_idx(const uint8_t* b, size_t n) {
   touch(v.data, v.size);
 }
 
-void check_set(const wt::ImageSet& s, uint32_t limit) {
-  if (s.pixel_offset != 16 || s.label_offset != 8) fuzz::fail("data offsets are not after 3-d/1-d headers");
+// max_label: labels above it must have been refused (make_image_set checks none:
+// the trainer checks them against the model's classes).
+void check_set(const wt::ImageSet& s, uint32_t limit, int max_label) {
+  if ((s.pixel_offset != 16 && s.pixel_offset != 20) || s.label_offset != 8)
+    fuzz::fail("data offsets are not after 3-d or 4-d / 1-d headers");
+  if (s.pixel_offset == 16 && s.channels != 1) fuzz::fail("3-d images with channels");
   if (limit > 0 && s.count > limit) fuzz::fail("more items kept than the limit");
   const size_t np = (size_t)s.count * s.image_size();
   if (s.image_bytes.size() != s.pixel_offset + np) fuzz::fail("image bytes not count x rows x cols");
@@ -60,7 +64,7 @@ void check_set(const wt::ImageSet& s, uint32_t limit) {
   std::memcpy(px.get(), s.pixels(), np);
   std::memcpy(lb.get(), s.labels(), s.count);
   for (uint32_t i = 0; i < s.count; ++i)
-    if (lb[i] > 9) fuzz::fail("label outside 0..9 accepted");
+    if (lb[i] > max_label) fuzz::fail("label outside the model's classes accepted");
 }
 
 std::unique_ptr<wt::Trainer>& trainer() {
@@ -96,7 +100,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   wt::ImageSet set;
   const wt::Status s = wt::make_image_set(part[0], part[1], "train", train_limit, &set);
-  if (s.ok()) check_set(set, train_limit);
+  if (s.ok()) check_set(set, train_limit, 255);
   else if (s.message.rfind("train ", 0) != 0) fuzz::fail("message does not name the set", s.message);
 
   wt::Trainer& t = *trainer();
@@ -104,15 +108,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const wt::Status d = t.set_data(part[0], part[1], part[2], part[3], train_limit, test_limit);
   if (!d.ok()) {
     if (t.train_count() != tc || t.test_count() != vc) fuzz::fail("a refused set_data changed the data");
-    if (s.ok() && d.message.rfind("train ", 0) == 0 && d.message.find("images are") == std::string::npos)
+    if (s.ok() && d.message.rfind("train ", 0) == 0 && d.message.find("images are") == std::string::npos &&
+        d.message.find("is outside 0..9") == std::string::npos)
       fuzz::fail("set_data refused a train set make_image_set accepts", d.message);
     return 0;
   }
   if (!s.ok()) fuzz::fail("set_data accepted a train set make_image_set refuses", s.message);
   if (t.train_count() != set.count) fuzz::fail("set_data kept a different train count");
   const wt::ImageSet& te = t.test_set();
-  if (te.rows != 28 || te.cols != 28) fuzz::fail("set_data accepted images that are not 28x28");
-  check_set(te, test_limit);
+  if (te.channels != 1 || te.rows != 28 || te.cols != 28) fuzz::fail("set_data accepted images that are not 1x28x28");
+  check_set(te, test_limit, 9);  // the seed model has 10 classes
+  for (uint32_t i = 0; i < t.train_count(); ++i)
+    if (set.labels()[i] > 9) fuzz::fail("set_data accepted a train label outside the model's classes");
   if (t.state().train_fingerprint.size() != 14) fuzz::fail("no fingerprint after set_data");
   return 0;
 }
