@@ -62,28 +62,16 @@ export const DATA_FILES = Object.freeze({
 // Without it (an older build) MNIST's files at the top of build/data/ are used.
 export const DATA_MANIFEST = 'datasets.json';
 
-// Display names of the JS API's built-in data sets (listDatasets: src/defaults.json,
-// which also gives their class names and data options).
-export const DATASET_LABELS = Object.freeze({ mnist: 'MNIST', 'fashion-mnist': 'Fashion-MNIST', 'cifar-10': 'CIFAR-10' });
-
+// The data set loaded first. The built-in sets, their display names, class names and
+// data options come from the JS API's listDatasets (src/defaults.json).
 export const BUILTIN_DATA_ID = 'mnist';
-export const BUILTIN_DATA_NAME = DATASET_LABELS.mnist;
 
 /** Class k's name: the data set's, else the number. */
 export function className(names, k) {
   return names?.[k] ?? String(k);
 }
 
-/** Whether images of shape [c, h, w] fit a model whose input is [c, h, w]
- *  (the JS API's rule: the same shape; [1, h, w] data is also [h, w]). */
-export function fitsInput(shape, input) {
-  return !!shape && !!input && shape.length === input.length && shape.every((x, i) => x === input[i]);
-}
-
 export const shapeText = (s) => (s ? s.join('×') : '?');
-
-// IndexedDB layout (web/worker/checkpoint-store.js).
-export const DB = Object.freeze({ name: 'wasm-trainer', version: 1 });
 
 /** Non-negative integer URL parameter, or 0 (= no limit). */
 export function limitParam(search, name) {

@@ -5,19 +5,19 @@
 //
 //   worker/data.js        the data sets: built-in (build/data/), the user's IDX or CIFAR-10 files
 //   worker/session.js     the trainer, the training loop, results, resuming a checkpoint
-//   worker/autosave.js    checkpoints into IndexedDB (worker/checkpoint-store.js)
+//   worker/autosave.js    checkpoints into IndexedDB: the package's store and autosave
+//                         (src/js/autosave.js) with the page's record fields and events
 //   worker/events.js      emit() to the page
 //
 // Imports use relative URLs, not the page's import map: Chromium does not
 // apply import maps inside module workers.
 import * as Comlink from '../node_modules/comlink/dist/esm/comlink.mjs';
 import { listPresets, loadModule } from '../src/js/wasm-trainer.js';
-import { checkpoint, settings } from './worker/autosave.js';
-import * as store from './worker/checkpoint-store.js';
+import { store } from './worker/autosave.js';
 import * as data from './worker/data.js';
 import { connect, emit } from './worker/events.js';
 import * as session from './worker/session.js';
-import { BUILTIN_DATA_ID, BUILTIN_DATA_NAME, EVENT, STATE } from './shared.js';
+import { BUILTIN_DATA_ID, EVENT, STATE } from './shared.js';
 
 const api = {
   /** Registers the event callback and starts loading MNIST. `model` (a preset
@@ -41,7 +41,7 @@ const api = {
       presets = await listPresets().catch(() => []);
     }, (e) => { modelError = e.message; });
     const datasets = data.listDatasets().catch(() => []);
-    const checkpoints = await store.listCheckpoints().catch(() => []);
+    const checkpoints = await store.list().catch(() => []);
     await ready;
     return {
       checkpoints, presets, datasets: (await datasets).map(({ files, options, ...d }) => d),
@@ -51,23 +51,17 @@ const api = {
 
   /** Switches to a built-in data set (e.g. back to MNIST after one's own files). */
   async useDataset(id) {
-    if (session.currentState() === STATE.RUNNING) throw new Error('pause or stop training before changing the data');
-    const { fromCache } = await data.loadBuiltin(id);
-    await session.dropSession();
-    emit(data.dataReadyEvent(fromCache));
-    session.setState(STATE.READY);
-    return dataInfo();
+    checkIdle();
+    const { data: candidate, fromCache } = await data.readBuiltin(id);
+    return replaceData(candidate, fromCache);
   },
 
   /** Uses the user's files: four IDX files (raw or .gz), or CIFAR-10's binary
-   *  batches, loose or in its .tar.gz. */
+   *  batches, loose or in its .tar.gz. Throws (the data and the session kept) when
+   *  they are refused. */
   async loadFiles(files) {
-    if (session.currentState() === STATE.RUNNING) throw new Error('pause or stop training before changing the data');
-    await data.loadFiles(files);
-    await session.dropSession();
-    emit(data.dataReadyEvent(false));
-    session.setState(STATE.READY);
-    return dataInfo();
+    checkIdle();
+    return replaceData(await data.readFiles(files), false);
   },
 
   /** Validates a model (preset name or spec JSON) without using it:
@@ -86,20 +80,18 @@ const api = {
   stop: () => session.stop(),
 
   setSettings({ autosaveSeconds, keepCheckpoints, epochs }) {
-    if (Number.isFinite(autosaveSeconds) && autosaveSeconds >= 0) settings.autosaveSeconds = autosaveSeconds;
-    if (Number.isInteger(keepCheckpoints) && keepCheckpoints >= 1) settings.keepCheckpoints = keepCheckpoints;
+    if (Number.isFinite(autosaveSeconds) && autosaveSeconds >= 0) session.autosave.everySeconds = autosaveSeconds;
+    if (Number.isInteger(keepCheckpoints) && keepCheckpoints >= 1) session.autosave.keep = keepCheckpoints;
     session.setEpochsTarget(epochs);
   },
 
   /** A checkpoint now (the page calls this when it is hidden or closed). */
-  async checkpointNow(reason = 'manual') {
-    return checkpoint(session.currentSession(), reason);
-  },
+  checkpointNow: (reason = 'manual') => session.autosave.checkpoint(reason),
 
-  listCheckpoints: () => store.listCheckpoints(),
+  listCheckpoints: () => store.list(),
 
   async getCheckpointBytes(id) {
-    const { bytes } = await store.getCheckpoint(id);
+    const { bytes } = await store.get(id);
     return Comlink.transfer(bytes, [bytes.buffer]);
   },
 
@@ -112,13 +104,13 @@ const api = {
   },
 
   async deleteCheckpoint(id) {
-    await store.deleteCheckpoint(id);
-    return store.listCheckpoints();
+    await store.delete(id);
+    return store.list();
   },
 
   /** Resumes from a stored checkpoint (its own data limits and epoch target). */
   async resumeFromCheckpoint(id, { epochs } = {}) {
-    const { record, bytes } = await store.getCheckpoint(id);
+    const { record, bytes } = await store.get(id);
     await session.adopt(bytes, { epochs: epochs ?? record.epochsTarget, limits: { trainLimit: record.trainLimit, testLimit: record.testLimit } });
     return session.afterAdopt();
   },
@@ -145,7 +137,18 @@ const api = {
   },
 };
 
-function dataInfo() {
+function checkIdle() {
+  if (session.currentState() === STATE.RUNNING) throw new Error('pause or stop training before changing the data');
+}
+
+/** New data replaces the data in use once the session has checked it; the session,
+ *  trained on the old data, then ends. */
+async function replaceData(candidate, fromCache) {
+  await session.checkData(candidate);
+  data.use(candidate);
+  await session.dropSession();
+  emit(data.dataReadyEvent(fromCache));
+  session.setState(STATE.READY);
   const d = data.currentData();
   return { name: d.name, trainCount: d.trainCount, testCount: d.testCount };
 }
@@ -156,7 +159,7 @@ function loadInitialData() {
     emit(data.dataReadyEvent(fromCache));
     if (session.currentState() === STATE.LOADING) session.setState(STATE.READY);
   }, (e) => {
-    emit({ type: EVENT.ERROR, message: `The ${BUILTIN_DATA_NAME} data could not be loaded: ${e.message}` });
+    emit({ type: EVENT.ERROR, message: `The training data could not be loaded: ${e.message}` });
   });
 }
 

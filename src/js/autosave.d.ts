@@ -1,7 +1,8 @@
 /**
  * Checkpoints in IndexedDB ("wasm-trainer/autosave"): a store, and the autosave policy
- * that fills it. The layout is the product page's (database "wasm-trainer", version
- * 1: object stores `meta` and `bytes`), so checkpoints saved by either are seen by both.
+ * that fills it. The product page keeps its checkpoints with this same code (database
+ * "wasm-trainer", version 1: object stores `meta` and `bytes`), so checkpoints saved by
+ * either are seen by both.
  *
  * ```js
  * import { createTrainer } from 'wasm-trainer';
@@ -63,7 +64,10 @@ export interface AutosaveOptions {
   keep?: number;
   /** Extra fields for each record, or a function returning them at save time. */
   meta?: Record<string, unknown> | (() => Record<string, unknown>);
-  onSaved?: (record: CheckpointRecord) => void;
+  /** A record was written (and old ones pruned). A promise it returns is awaited before
+   *  the write counts as done (checkpoint()'s promise, flushed()), so what it sends
+   *  comes first; its failure is logged, not reported as a failed save. */
+  onSaved?: (record: CheckpointRecord) => void | Promise<unknown>;
   /** A failed save; default: console.warn. */
   onError?: (error: { kind: 'quota' | 'other'; message: string }) => void;
 }
@@ -83,7 +87,7 @@ export class Autosave implements AutosaveHooks {
   readonly store: CheckpointStore;
   everySeconds: number;
   keep: number;
-  onSaved?: (record: CheckpointRecord) => void;
+  onSaved?: (record: CheckpointRecord) => void | Promise<unknown>;
   onError?: (error: { kind: 'quota' | 'other'; message: string }) => void;
   /** Whether `everySeconds` (> 0) passed since the last save. */
   readonly due: boolean;

@@ -2,8 +2,9 @@
 //
 // openCheckpointStore(): two object stores, `meta` (small records to list: step,
 // epoch, loss, ...) and `bytes` (the safetensors file, same key), so listing five
-// checkpoints does not clone megabytes. The layout is the product page's (database
-// "wasm-trainer", version 1), so checkpoints saved by either are seen by both.
+// checkpoints does not clone megabytes. The product page's worker keeps its checkpoints
+// with this same code (web/worker/autosave.js; database "wasm-trainer", version 1), so
+// checkpoints saved by either are seen by both.
 //
 // Crash safety: a save adds a NEW record (autoincrement key) to both stores in one
 // transaction, and only a later, separate transaction prunes old records. IndexedDB
@@ -17,8 +18,10 @@
 // waiting for its turn takes the newer state instead of queueing another.
 //
 // idb is imported by relative URL, not the bare specifier: Chromium does not apply a
-// page's import map inside module workers. The package bundles idb (package.json
-// bundleDependencies), so the path is the same in this repository and in node_modules.
+// page's import map inside module workers. The path resolves in both homes of this
+// file: in this repository to the project's node_modules/idb (which web/server.js
+// serves to the page's worker), and in an installed package to its own bundled copy
+// (package.json bundleDependencies: node_modules/wasm-trainer/node_modules/idb).
 import { openDB } from '../../node_modules/idb/build/index.js';
 
 /** The product page's database. */
@@ -34,17 +37,22 @@ export function isQuotaError(e) {
 /** Opens (creating if needed) a checkpoint database; see autosave.d.ts CheckpointStore. */
 export function openCheckpointStore(name = DEFAULT_DB_NAME) {
   if (typeof indexedDB === 'undefined') throw new Error('openCheckpointStore: IndexedDB is not available here (it is in pages and workers, not in Node)');
-  const dbPromise = openDB(name, DB_VERSION, {
+  // Opened on first use (a failed open is tried again at the next use).
+  let opening = null;
+  const open = () => (opening ??= openDB(name, DB_VERSION, {
     upgrade(db) {
       db.createObjectStore('meta', { keyPath: 'id', autoIncrement: true });
       db.createObjectStore('bytes');
     },
-  });
+  }).catch((e) => {
+    opening = null;
+    throw e;
+  }));
   return {
     name,
     /** Adds a checkpoint; returns its record (with id). Throws QuotaExceededError when storage is full. */
     async add(meta, bytes) {
-      const db = await dbPromise;
+      const db = await open();
       const tx = db.transaction(['meta', 'bytes'], 'readwrite');
       const record = { ...meta, size: bytes.byteLength };
       // Awaiting an IDB request (and nothing else) keeps the transaction active.
@@ -55,7 +63,7 @@ export function openCheckpointStore(name = DEFAULT_DB_NAME) {
     },
     /** Deletes all but the newest `keep` (at least 1) checkpoints; returns the deleted ids. */
     async prune(keep) {
-      const db = await dbPromise;
+      const db = await open();
       const tx = db.transaction(['meta', 'bytes'], 'readwrite');
       const ids = await tx.objectStore('meta').getAllKeys();
       const doomed = ids.sort((a, b) => a - b).slice(0, Math.max(0, ids.length - Math.max(1, keep)));
@@ -68,13 +76,13 @@ export function openCheckpointStore(name = DEFAULT_DB_NAME) {
     },
     /** Records, newest first. */
     async list() {
-      const db = await dbPromise;
+      const db = await open();
       const all = await db.getAll('meta');
       return all.sort((a, b) => b.id - a.id);
     },
     /** A record and its bytes; throws when it is gone. */
     async get(id) {
-      const db = await dbPromise;
+      const db = await open();
       const tx = db.transaction(['meta', 'bytes'], 'readonly');
       const [record, bytes] = await Promise.all([tx.objectStore('meta').get(id), tx.objectStore('bytes').get(id)]);
       await tx.done;
@@ -87,13 +95,17 @@ export function openCheckpointStore(name = DEFAULT_DB_NAME) {
       return newest ? this.get(newest.id) : null;
     },
     async delete(id) {
-      const db = await dbPromise;
+      const db = await open();
       const tx = db.transaction(['meta', 'bytes'], 'readwrite');
       tx.objectStore('meta').delete(id);
       tx.objectStore('bytes').delete(id);
       await tx.done;
     },
-    async close() { (await dbPromise).close(); },
+    async close() {
+      const db = opening;
+      opening = null;
+      (await db?.catch(() => null))?.close();
+    },
   };
 }
 
@@ -209,11 +221,10 @@ export class Autosave {
   }
 
   async #write({ meta, bytes, trainer }) {
+    let record;
     try {
-      const record = await this.#store.add(meta, bytes);
+      record = await this.#store.add(meta, bytes);
       await this.#store.prune(this.keep);
-      this.onSaved?.(record);
-      return record;
     } catch (e) {
       // Forget the dedupe mark: the next chance should try again.
       if (this.#lastSave.trainer === trainer && this.#lastSave.step === meta.step) this.#lastSave.step = -1;
@@ -228,5 +239,13 @@ export class Autosave {
       else console.warn(`wasm-trainer: ${error.message}`);
       return null;
     }
+    // Awaited: what onSaved sends (e.g. the new list) goes out before this write
+    // counts as done (checkpoint()'s promise, flushed()).
+    try {
+      await this.onSaved?.(record);
+    } catch (e) {
+      console.warn(`wasm-trainer: onSaved failed: ${e?.message ?? e}`);
+    }
+    return record;
   }
 }

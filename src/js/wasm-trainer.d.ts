@@ -134,6 +134,9 @@ export interface PresetInfo {
   classes: number;
   params: number;
   flops: number;
+  /** The preset as written in src/defaults.json, without its description: a spec to
+   *  start a custom model from. */
+  spec: ModelSpec;
 }
 
 // ---------------------------------------------------------------- trainer ----
@@ -202,6 +205,8 @@ export interface Cifar10Files {
 /** A built-in dataset of src/defaults.json. */
 export interface DatasetInfo {
   name: 'mnist' | 'fashion-mnist' | 'cifar-10' | string;
+  /** The name to show: "MNIST", "Fashion-MNIST", "CIFAR-10". */
+  displayName: string;
   description: string;
   input: [number, number, number];
   classNames: string[];
@@ -313,6 +318,10 @@ export function getDefaults(): Promise<Defaults>;
 export function listPresets(): Promise<PresetInfo[]>;
 /** The built-in datasets: mnist, fashion-mnist, cifar-10 (bring the files). */
 export function listDatasets(): Promise<DatasetInfo[]>;
+/** Whether images of shape `dataShape` ([c, h, w], or [h, w] for one channel) fit a
+ *  model whose input is `modelInput`, by setData's rule: the same shape, [h, w] for an
+ *  input [1, h, w], or any shape of n values for a flat input [n]. */
+export function inputFits(dataShape: readonly number[], modelInput: readonly number[]): boolean;
 /** Validates a model and describes it layer by layer; rejects with the core's
  *  message (layer index, type, field, what was expected) when it is refused. */
 export function describeModel(model?: Model): Promise<ModelDescription>;

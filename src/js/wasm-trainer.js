@@ -153,7 +153,7 @@ function defaultsOf(m) {
 
 /** "; presets that fit: a, b" for data of `shape`, or a note that none does. */
 function presetsThatFit(m, shape) {
-  const fit = Object.keys(defaultsOf(m).file.presets).filter((name) => fitsInput(shape, describeWith(m, name).input));
+  const fit = Object.keys(defaultsOf(m).file.presets).filter((name) => inputFits(shape, describeWith(m, name).input));
   return fit.length ? `; presets that take them: ${fit.join(', ')}` : '; no preset takes them: write a spec with this input';
 }
 
@@ -201,13 +201,13 @@ export async function modelDifference(a, b) {
   return r.difference;
 }
 
-/** The datasets of src/defaults.json: name, description, input [c, h, w], class names,
- *  and the data options (normalization, augmentation) training on it uses by default. */
+/** The datasets of src/defaults.json: name, display name, description, input [c, h, w],
+ *  class names, and the data options (normalization, augmentation) training on it uses by default. */
 export async function listDatasets() {
   const { file } = defaultsOf(await anyModule());
   return Object.entries(file.datasets ?? {}).map(([name, d]) => ({
-    name, description: d.description ?? '', input: d.input, classNames: d.class_names ?? [],
-    options: dataOptionsOf(name, d),
+    name, displayName: d.display_name ?? name, description: d.description ?? '', input: d.input,
+    classNames: d.class_names ?? [], options: dataOptionsOf(name, d),
   }));
 }
 
@@ -230,15 +230,18 @@ function dataConfigJson(o) {
   return JSON.stringify(j);
 }
 
-/** The preset models of src/defaults.json, in its order. */
+/** The preset models of src/defaults.json, in its order, each with its spec as written
+ *  there (without the description). */
 export async function listPresets() {
   const m = await anyModule();
   const { file, config } = defaultsOf(m);
   return Object.entries(file.presets).map(([name, p]) => {
     const d = describeWith(m, name);
+    const { description, ...spec } = p;
     return {
-      name, description: p.description ?? '', default: name === config.model,
+      name, description: description ?? '', default: name === config.model,
       input: d.input, classes: d.classes, params: d.params, flops: d.totalFlops,
+      spec: structuredClone(spec), // a copy: the parsed file stays as it was
     };
   });
 }
@@ -288,8 +291,12 @@ function idxImageShape(bytes) {
   return dims;
 }
 
-/** Images fit a model of input [c, h, w] when each is [c, h, w], or [h, w] when c = 1. */
-function fitsInput(shape, input) {
+/** Whether images of shape `dataShape` fit a model of input `modelInput` (setData's
+ *  rule): the same shape, or [h, w] for a model of input [1, h, w], or any shape of as
+ *  many values for a flat input [n]. */
+export function inputFits(dataShape, modelInput) {
+  if (!dataShape || !modelInput) return false;
+  const shape = Array.from(dataShape), input = Array.from(modelInput);
   const same = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
   if (same(shape, input)) return true;
   if (input.length === 3 && input[0] === 1 && same(shape, input.slice(1))) return true;
@@ -351,7 +358,7 @@ export class Trainer {
   setData({ trainImages, trainLabels, testImages, testLabels, trainLimit = 0, testLimit = 0, data = undefined }) {
     for (const [what, bytes] of [['train', trainImages], ['test', testImages]]) {
       const shape = idxImageShape(bytes);
-      if (shape && !fitsInput(shape, this.#model.input)) {
+      if (shape && !inputFits(shape, this.#model.input)) {
         throw new Error(`the ${what} images are ${shapeText(shape)} but the model ${this.#model.name} takes ${shapeText(this.#model.input)} images${presetsThatFit(this.#m, shape)}`);
       }
     }
@@ -364,7 +371,7 @@ export class Trainer {
    *  augmentation from src/defaults.json). Files are copied into wasm one at a time. */
   setCifar10({ train, test, trainLimit = 0, testLimit = 0, data = undefined }) {
     const shape = [3, 32, 32];
-    if (!fitsInput(shape, this.#model.input)) {
+    if (!inputFits(shape, this.#model.input)) {
       throw new Error(`CIFAR-10 images are ${shapeText(shape)} but the model ${this.#model.name} takes ${shapeText(this.#model.input)} images${presetsThatFit(this.#m, shape)}`);
     }
     const options = data ?? dataOptionsOf('cifar-10', defaultsOf(this.#m).file.datasets['cifar-10']);

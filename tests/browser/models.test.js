@@ -312,6 +312,31 @@ describe('models, data and accessibility', () => {
     await shot('12-colour');
   });
 
+  test('data with a label out of range for the model is refused with the core\'s message; the data, the session and its results stay', async () => {
+    const shown = () => page.evaluate(() => {
+      const w = window.wasmTrainer;
+      return { data: w.data, state: w.state, step: w.step, results: w.results, model: document.querySelector('[data-testid=run-model]').textContent };
+    });
+    const before = await shown();
+    assert.equal(before.state, 'stopped');
+    assert.equal(before.results?.step, before.step, 'precondition: the last run\'s results are shown');
+    // cifar-convnet has 10 classes (0..9); one test label says 12.
+    const train = colourSet(64, 3), test = colourSet(32, 4);
+    test.labels[8 + 5] = 12; // after the IDX header (magic, count)
+    await page.getByTestId('data-files').setInputFiles([
+      { name: 'odd-train-images.idx', mimeType: 'application/octet-stream', buffer: train.images },
+      { name: 'odd-train-labels.idx', mimeType: 'application/octet-stream', buffer: train.labels },
+      { name: 'odd-test-images.idx', mimeType: 'application/octet-stream', buffer: test.images },
+      { name: 'odd-test-labels.idx', mimeType: 'application/octet-stream', buffer: test.labels },
+    ]);
+    await waitForText('error', /These files cannot be used.*test labels: label 12 at index 5 is outside 0\.\.9 \(this model has 10 classes\)/s);
+    assert.deepEqual(await shown(), before, 'the data in use, the session and its results are kept');
+    assert.equal(await page.getByTestId('dataset-select').inputValue(), 'files');
+    assert.equal(await page.getByTestId('result-cell').first().evaluate((c) => c.classList.contains('placeholder')), false);
+    assert.equal(await page.locator('[data-testid=confusion] td').count(), 100);
+    await page.locator('#error-close').click();
+  });
+
   test('CIFAR-10 as distributed (a generated .tar.gz) dropped on the page trains cifar-convnet, with its class names', async () => {
     await page.getByTestId('model-select').selectOption('seed');
     const option = page.getByTestId('dataset-select').locator('option[value="cifar-10"]');

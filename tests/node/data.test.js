@@ -116,6 +116,7 @@ test('Fashion-MNIST is built in, with its class names', async () => {
   assert.equal(fm.classNames[0], 'T-shirt/top');
   assert.equal(fm.classNames[9], 'Ankle boot');
   assert.deepEqual(ds.map((d) => d.name), ['mnist', 'fashion-mnist', 'cifar-10']);
+  assert.deepEqual(ds.map((d) => d.displayName), ['MNIST', 'Fashion-MNIST', 'CIFAR-10']);
 });
 
 test('JS API: setCifar10 takes the files, applies CIFAR-10 defaults, and refuses without half-applying', async () => {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
-  createTrainer, describeModel, getDefaults, listPresets, modelDifference, modelOfCheckpoint,
+  createTrainer, describeModel, getDefaults, inputFits, listPresets, modelDifference, modelOfCheckpoint,
 } from '../../src/js/wasm-trainer.js';
 import { ROOT, mnistBytes, mnistTrainer, syntheticData, trainExactly, rewriteMetadata } from './helpers.js';
 
@@ -52,7 +52,24 @@ test('listPresets: the five presets in the file\'s order, with their sizes', asy
     assert.equal(p.default, p.name === 'seed');
     assert.equal(p.description, DEFAULTS_FILE.presets[p.name].description);
     assert.ok(p.flops > 0);
+    // The spec as the file writes it, without the description: a model again.
+    const { description, ...spec } = DEFAULTS_FILE.presets[p.name];
+    assert.deepEqual(p.spec, spec, p.name);
+    assert.equal((await describeModel(p.spec)).name, p.name);
   }
+  // A copy each time: changing one changes nothing else.
+  list[0].spec.layers.length = 0;
+  assert.deepEqual((await listPresets())[0].spec.layers, DEFAULTS_FILE.presets[list[0].name].layers);
+});
+
+test('inputFits: setData\'s rule for data and model shapes', () => {
+  assert.equal(inputFits([1, 28, 28], [1, 28, 28]), true);
+  assert.equal(inputFits([28, 28], [1, 28, 28]), true, '3-d IDX images are [h, w]');
+  assert.equal(inputFits([3, 32, 32], [1, 28, 28]), false);
+  assert.equal(inputFits([28, 28], [3, 28, 28]), false);
+  assert.equal(inputFits([1, 28, 28], [784]), true, 'a flat input takes as many values');
+  assert.equal(inputFits([1, 28, 28], [785]), false);
+  assert.equal(inputFits(null, [1, 28, 28]), false);
 });
 
 test('describeModel: every preset, layer by layer', async () => {

@@ -9,13 +9,15 @@ import { $, formatCompact, nf } from './dom.js';
 import { saveSettings } from './settings.js';
 import { ui } from './state.js';
 import { api } from './worker-client.js';
-import { fitsInput, shapeText } from '../shared.js';
+import { shapeText } from '../shared.js';
+// The JS API's data/model fit rule (setData's), a plain function: the page loads no wasm.
+import { inputFits } from '../../src/js/wasm-trainer.js';
 
 const CUSTOM = 'custom';
 const CHECK_DELAY_MS = 300; // debounce: check the spec once typing pauses
 
 const picker = {
-  presets: [], // [{ name, description, default, input, classes, params, flops }]
+  presets: [], // [{ name, description, default, input, classes, params, flops, spec }]
   choice: null, // a preset name or CUSTOM
   customText: '',
   status: 'pending', // 'valid' | 'pending' | 'invalid'
@@ -93,8 +95,8 @@ function render() {
  *  which presets do. */
 function fitMessage() {
   const m = picker.model, d = ui.data;
-  if (!m || !d?.shape || fitsInput(d.shape, m.input)) return null;
-  const fit = picker.presets.filter((p) => fitsInput(d.shape, p.input)).map((p) => p.name);
+  if (!m || !d?.shape || inputFits(d.shape, m.input)) return null;
+  const fit = picker.presets.filter((p) => inputFits(d.shape, p.input)).map((p) => p.name);
   const which = picker.choice === CUSTOM ? 'This spec' : picker.choice;
   return `${which} takes ${shapeText(m.input)} images, but ${d.name} has ${shapeText(d.shape)} images. `
     + (fit.length ? `Presets that fit ${d.name}: ${fit.join(', ')}.` : `No preset takes ${shapeText(d.shape)} images: choose Custom and set "input": [${d.shape.join(', ')}].`);
@@ -175,7 +177,11 @@ async function check() {
 
 function choose(value) {
   picker.choice = value;
-  if (value === CUSTOM && !picker.customText.trim() && picker.model) picker.customText = prettySpec(picker.model.canonical);
+  if (value === CUSTOM && !picker.customText.trim() && picker.model) {
+    // From the model chosen before: a preset as src/defaults.json writes it, else canonical.
+    const preset = picker.presets.find((p) => p.name === picker.model.name);
+    picker.customText = prettySpec(preset?.spec ?? picker.model.canonical);
+  }
   remember();
   check();
 }

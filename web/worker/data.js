@@ -5,6 +5,8 @@
 // CIFAR-10's binary batches, loose or as the distributed .tar.gz. Everything is
 // inflated here (DecompressionStream) and kept as the bytes the JS API takes;
 // giveData() hands them to a trainer (setData or setCifar10) with the data options.
+// New data is read first (readBuiltin, readFiles) and made the current data by use(),
+// so the session can check it before it replaces the data in use.
 //
 // The dataset picker is filled from listDatasets() below.
 import { parseTar } from '../../node_modules/nanotar/dist/index.mjs';
@@ -12,7 +14,7 @@ import { cifar10Files, isCifar10File } from '../../src/js/cifar10.js';
 import { listDatasets as apiDatasets } from '../../src/js/wasm-trainer.js';
 import { emit } from './events.js';
 import {
-  BUILTIN_DATA_ID, DATASET_LABELS, DATA_FILES, DATA_MANIFEST, EVENT, TRAINING,
+  BUILTIN_DATA_ID, DATA_FILES, DATA_MANIFEST, EVENT, TRAINING,
 } from '../shared.js';
 
 const DATA_CACHE = 'wasm-trainer-data-v1';
@@ -32,6 +34,11 @@ let testCache = null; // { data, labels, images } of the test set (results panel
 export const pageLimits = { trainLimit: 0, testLimit: 0 };
 
 export const currentData = () => data;
+
+/** Makes data read by readBuiltin or readFiles the current data. */
+export function use(d) {
+  data = d;
+}
 
 // ------------------------------------------------------------------ IDX ----
 
@@ -99,11 +106,12 @@ function cifarData(meta, { train, test, classNames }) {
 
 // ---------------------------------------------------------------- use it ----
 
-/** Gives the data to a trainer, with limits and the data options. */
-export function giveData(trainer, limits) {
+/** Gives the data (default: the current data) to a trainer, with limits and the
+ *  data options. Throws the JS API's message (a label out of range, ...). */
+export function giveData(trainer, limits, d = data) {
   const { trainLimit, testLimit } = limits;
-  if (data.kind === 'cifar10') trainer.setCifar10({ ...data.files, trainLimit, testLimit, data: data.options });
-  else trainer.setData({ ...data.files, trainLimit, testLimit, data: data.options });
+  if (d.kind === 'cifar10') trainer.setCifar10({ ...d.files, trainLimit, testLimit, data: d.options });
+  else trainer.setData({ ...d.files, trainLimit, testLimit, data: d.options });
 }
 
 /** The test set's first n labels and images (c*h*w bytes each; the results panel). */
@@ -181,7 +189,7 @@ export async function listDatasets() {
   return builtins.map((d) => {
     const p = prepared.get(d.name);
     return {
-      id: d.name, name: DATASET_LABELS[d.name] ?? p?.name ?? d.name, description: d.description, input: d.input,
+      id: d.name, name: d.displayName, description: d.description, input: d.input,
       classNames: d.classNames?.length ? d.classNames : null, options: d.options,
       available: !!p, bringFiles: !p && d.name === 'cifar-10', files: p?.files ?? null,
     };
@@ -236,18 +244,24 @@ async function fetchFiles(files) {
   return { bytes: Object.fromEntries(out), fromCache };
 }
 
-/** Loads a built-in data set (default MNIST) and makes it the current data.
- *  Returns { fromCache }. */
+/** Reads a built-in data set (downloaded, or from the cache): { data, fromCache },
+ *  not yet in use (see use()). */
+export async function readBuiltin(id) {
+  const source = (await listDatasets()).find((d) => d.id === id);
+  if (!source) throw new Error(`there is no data set "${id}"`);
+  if (source.bringFiles) throw new Error(`${source.name} cannot be downloaded here: choose its files (${source.description.replace(/^.*?: /, '')})`);
+  if (!source.available) throw new Error(`${source.name} is not prepared in this build: run "npm run build"`);
+  const { bytes, fromCache } = await fetchFiles(source.files);
+  return { data: idxData({ id, name: source.name, builtin: true, classNames: source.classNames, options: source.options }, bytes), fromCache };
+}
+
+/** The first load: reads a built-in data set (default MNIST) and makes it the
+ *  current data. Returns { fromCache }. */
 export function loadBuiltin(id = BUILTIN_DATA_ID) {
-  const load = (async () => {
-    const source = (await listDatasets()).find((d) => d.id === id);
-    if (!source) throw new Error(`there is no data set "${id}"`);
-    if (source.bringFiles) throw new Error(`${source.name} cannot be downloaded here: choose its files (${source.description.replace(/^.*?: /, '')})`);
-    if (!source.available) throw new Error(`${source.name} is not prepared in this build: run "npm run build"`);
-    const { bytes, fromCache } = await fetchFiles(source.files);
-    data = idxData({ id, name: source.name, builtin: true, classNames: source.classNames, options: source.options }, bytes);
-    return { fromCache };
-  })();
+  const load = readBuiltin(id).then((r) => {
+    use(r.data);
+    return { fromCache: r.fromCache };
+  });
   lastLoad = load;
   return load;
 }
@@ -280,14 +294,15 @@ const hasUstar = (b) => b.length > 262 && String.fromCharCode(...b.subarray(257,
 /**
  * The user's files: four IDX files (raw or .gz, any order: the larger set trains),
  * or CIFAR-10's binary batches (data_batch_*.bin, test_batch.bin, batches.meta.txt),
- * loose or in a .tar.gz. Throws (the current data kept) with what is wrong.
+ * loose or in a .tar.gz, read as data not yet in use (see use()). Throws with what
+ * is wrong.
  */
-export async function loadFiles(files) {
+export async function readFiles(files) {
   const named = await Promise.all(files.map(async (f) => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) })));
   const builtins = await listDatasets();
   const cifarMeta = () => {
     const c = builtins.find((d) => d.id === 'cifar-10');
-    return { id: 'cifar-10', name: c?.name ?? 'CIFAR-10', builtin: false, options: c?.options };
+    return { id: 'cifar-10', name: c?.name ?? 'cifar-10', builtin: false, options: c?.options };
   };
 
   // CIFAR-10 as distributed: an archive, or its loose batch files.
@@ -299,13 +314,9 @@ export async function loadFiles(files) {
     } catch (e) {
       throw new Error(`${named[0].name}: ${e.message}`);
     }
-    data = cifarData(cifarMeta(), found);
-    return info();
+    return cifarData(cifarMeta(), found);
   }
-  if (named.some((f) => isCifar10File(f.name))) {
-    data = cifarData(cifarMeta(), cifar10Files(named));
-    return info();
-  }
+  if (named.some((f) => isCifar10File(f.name))) return cifarData(cifarMeta(), cifar10Files(named));
 
   if (named.length !== 4) {
     throw new Error(`choose exactly four IDX files (train images, train labels, test images, test labels), or CIFAR-10's .bin files or its .tar.gz; got ${named.length} file${named.length === 1 ? '' : 's'}`);
@@ -324,8 +335,5 @@ export async function loadFiles(files) {
   const meta = fashion
     ? { id: 'fashion-mnist', name: fashion.name, builtin: false, classNames: fashion.classNames, options: fashion.options }
     : { id: 'files', name: `your files (${images[0].name}, …)`, builtin: false, classNames: null, options: undefined };
-  data = idxData(meta, { trainImages: images[0].bytes, trainLabels: labels[0].bytes, testImages: images[1].bytes, testLabels: labels[1].bytes });
-  return info();
+  return idxData(meta, { trainImages: images[0].bytes, trainLabels: labels[0].bytes, testImages: images[1].bytes, testLabels: labels[1].bytes });
 }
-
-const info = () => ({ name: data.name, trainCount: data.trainCount, testCount: data.testCount });

@@ -1,7 +1,8 @@
 // The training session: one trainer (JS API) on the current data, the training
 // loop that runs it in short slices, the test-set results for the page, and
-// adopting a checkpoint as the session. Also the model a new run trains (the
-// page's model picker sets it).
+// adopting a checkpoint as the session, its autosave, and checking new data before
+// it ends the session. Also the model a new run trains (the page's model picker
+// sets it).
 //
 // Why slices: a training step takes ~10 ms of wasm. The loop runs a few short
 // trainSteps() calls (~60 ms), then yields to the event loop so Pause, Stop,
@@ -9,7 +10,7 @@
 import {
   createTrainer, describeModel, inspectCheckpoint, modelOfCheckpoint, threadsSupported,
 } from '../../src/js/wasm-trainer.js';
-import { autosaveDue, checkpoint, markSaved, savesDone } from './autosave.js';
+import { sessionAutosave } from './autosave.js';
 import { currentData, ensureData, giveData, pageLimits, testSet } from './data.js';
 import { emit, yieldToEventLoop } from './events.js';
 import { DEFAULTS, EVENT, STATE, TRAINING } from '../shared.js';
@@ -20,6 +21,8 @@ export const THREADS = threadsSupported() ? Math.max(1, Math.min(4, self.navigat
 
 let session = null; // { trainer, limits, epochsTarget }
 let state = STATE.LOADING;
+/** Checkpoints of the session into IndexedDB (worker/autosave.js). */
+export const autosave = sessionAutosave(() => session);
 // The model a new run trains (a preset name or a spec's JSON), else the JS API's
 // default (src/defaults.json: "seed"), and its description: what the page shows
 // before any run. A resume takes the checkpoint's model instead.
@@ -200,12 +203,12 @@ async function runLoop() {
       // recordEpoch stores the test result in the history (and so in checkpoints).
       const ev = await trainer.evaluateAsync({ recordEpoch: true });
       emit({ type: EVENT.EPOCH, epoch: r.epoch, step: r.step, epochLoss: r.epochLoss, testLoss: ev.loss, testAccuracy: ev.accuracy, testCount: ev.count });
-      checkpoint(session, 'epoch');
+      autosave.checkpoint('epoch');
       await computeResults();
     } else if (performance.now() - lastEmit >= TRAINING.progressIntervalMs) {
       report();
     }
-    if (autosaveDue()) checkpoint(session, 'timer');
+    autosave.tick();
     await yieldToEventLoop();
   }
   report();
@@ -220,7 +223,7 @@ function startLoop() {
     loop = null;
     if (session !== current) return; // replaced by a resume/start: that one reports
     const done = session.trainer.progress().epoch >= session.epochsTarget;
-    await checkpoint(session, done ? 'done' : 'stop');
+    await autosave.checkpoint(done ? 'done' : 'stop');
     setState(STATE.STOPPED, { finished: done });
   }, (e) => {
     loop = null;
@@ -246,6 +249,31 @@ export function checkEpochs(epochs) {
 
 // ------------------------------------------------------------ controls ----
 
+/**
+ * Checks data read by data.js before it replaces the data in use (and so ends the
+ * session): a trainer takes it as Start's would (labels within the chosen model's
+ * classes, as many class names as classes, the normalization's channels) and throws
+ * the core's message when it refuses it; nothing changes then. The trainer is a small
+ * stand-in of the data's shape with the chosen model's classes: whether the chosen
+ * model's input fits the data is the model picker's message, not a reason to refuse.
+ */
+export async function checkData(candidate) {
+  const model = chosenModel ?? await describeModel(modelOption).catch(() => null);
+  if (!model) return; // no valid model chosen: Start says what is wrong
+  let probe;
+  try {
+    probe = await createTrainer({ threads: THREADS, model: { input: candidate.shape, layers: [
+      { type: 'AdaptiveAvgPool2d', output_size: 1 }, { type: 'Flatten' }, { type: 'Linear', out_features: model.classes }] } });
+  } catch {
+    return; // a shape no spec takes: the model picker says so
+  }
+  try {
+    giveData(probe, pageLimits, candidate);
+  } finally {
+    probe.dispose();
+  }
+}
+
 /** The data changed: the session (trained on the old data) ends; nothing is saved. */
 export async function dropSession() {
   await haltLoop();
@@ -269,7 +297,7 @@ export async function start({ epochs, batchSize, learningRate, seed, model }) {
   await haltLoop();
   session?.trainer.dispose();
   session = { trainer, limits: { ...pageLimits }, epochsTarget: target };
-  markSaved(trainer, 0);
+  autosave.markSaved();
   emitHistory();
   startLoop();
   return progressSnapshot();
@@ -280,7 +308,7 @@ export async function pause() {
   paused = true;
   setState(STATE.PAUSED);
   // Paused is a natural point to keep: a closed tab resumes exactly here.
-  await checkpoint(session, 'pause');
+  await autosave.checkpoint('pause');
   computeResults();
   return progressSnapshot();
 }
@@ -302,7 +330,7 @@ export async function resume({ epochs } = {}) {
 export async function stop() {
   if (!loop) return progressSnapshot();
   await haltLoop(); // startLoop's continuation saves and reports STOPPED
-  await savesDone();
+  await autosave.flushed();
   computeResults();
   return progressSnapshot();
 }
@@ -357,7 +385,7 @@ export async function adopt(bytes, { epochs, limits }) {
   session = { trainer: candidate, limits: use, epochsTarget: Math.max(checkEpochs(epochs ?? p.epoch + 1), 1) };
   old?.trainer.dispose();
   // The loaded state counts as saved: no duplicate checkpoint of it.
-  markSaved(candidate, p.step);
+  autosave.markSaved();
   return p;
 }
 
