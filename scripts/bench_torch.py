@@ -1,61 +1,102 @@
-"""PyTorch reference throughput for `npm run bench`: the seed's CNN, Adam, batch 64,
-on MNIST held in memory as bytes and scaled per batch like ToTensor (the same work
+"""PyTorch reference throughput for `npm run bench`: a model spec built as nn.Sequential
+by scripts/torch_ref/spec_model.py (the same spec JSON the trainer reads), Adam, on
+images held in memory as bytes and scaled per batch like ToTensor (the same work
 wasm-trainer does per step). Prints one JSON line.
 
-usage: /usr/bin/python3 scripts/bench_torch.py DATA_DIR THREADS STEPS
+usage: /usr/bin/python3 scripts/bench_torch.py DATA_DIR THREADS STEPS [SPEC [WARMUP_SECONDS]]
+       /usr/bin/python3 scripts/bench_torch.py --peak   (1 thread: GFLOP/s of PyTorch's best conv)
+
+DATA_DIR holds train-images-idx3-ubyte and train-labels-idx1-ubyte (IDX, images 3-d
+[N, H, W] or 4-d [N, C, H, W]); SPEC is a preset name or a spec's JSON text (default:
+the default preset). Warm-up: 30 steps or WARMUP_SECONDS (default 1), whichever ends
+first, at least 2 steps.
 """
 import json
+import os
 import sys
 import time
 
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_ref.spec_model import build_model, canonical, defaults, hyperparameters, preset  # noqa: E402
 
 
-class CNN(nn.Module):  # shared/seed: the tutorial's model
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 8, 3, 1, 1)
-        self.pool = nn.MaxPool2d(2, 2)
-        self.conv2 = nn.Conv2d(8, 16, 3, 1, 1)
-        self.fc1 = nn.Linear(16 * 7 * 7, 10)
+def read_idx(path):
+    with open(path, "rb") as f:
+        b = f.read()
+    if len(b) < 4 or b[0] or b[1] or b[2] != 8:
+        raise SystemExit(f"{path}: not an unsigned-byte IDX file")
+    nd = b[3]
+    dims = [int.from_bytes(b[4 + 4 * i:8 + 4 * i], "big") for i in range(nd)]
+    return np.frombuffer(b, dtype=np.uint8, offset=4 + 4 * nd).reshape(dims)
 
-    def forward(self, x):
-        x = self.pool(F.relu(self.conv1(x)))
-        x = self.pool(F.relu(self.conv2(x)))
-        return self.fc1(x.reshape(x.shape[0], -1))
+
+def peak():
+    """PyTorch's own best on one thread, as its reference peak: a 3x3 convolution of
+    128 to 128 channels on 64 images of 32x32 (forward; oneDNN, with the widest vectors
+    and the FMA this CPU has), counted as direct convolution FLOPs. (torch.mm is no
+    reference here: Debian's PyTorch multiplies matrices with the generic BLAS.)"""
+    import torch.nn.functional as F
+    torch.set_num_threads(1)
+    n, c, hw = 64, 128, 32
+    x, w = torch.rand(n, c, hw, hw), torch.rand(c, c, 3, 3)
+    flops = 2 * n * c * c * 9 * hw * hw
+    for _ in range(2):
+        F.conv2d(x, w, padding=1)
+    reps, t0 = 0, time.perf_counter()
+    while reps < 3 or time.perf_counter() - t0 < 1.0:
+        F.conv2d(x, w, padding=1)
+        reps += 1
+    sec = time.perf_counter() - t0
+    print(json.dumps({"gflops": flops * reps / sec / 1e9, "threads": 1, "torch": torch.__version__}))
 
 
 def main():
+    if sys.argv[1:2] == ["--peak"]:
+        return peak()
     data_dir, threads, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    source = sys.argv[4] if len(sys.argv) > 4 else defaults()["default_model"]
+    warmup_seconds = float(sys.argv[5]) if len(sys.argv) > 5 else 1.0
+    spec = canonical(json.loads(source) if source.lstrip().startswith("{") else preset(source))
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    images = np.fromfile(f"{data_dir}/train-images-idx3-ubyte", dtype=np.uint8, offset=16)
-    labels = np.fromfile(f"{data_dir}/train-labels-idx1-ubyte", dtype=np.uint8, offset=8)
-    images = torch.from_numpy(images.reshape(-1, 1, 28, 28))
+    h = hyperparameters()
+    images = read_idx(f"{data_dir}/train-images-idx3-ubyte")
+    labels = read_idx(f"{data_dir}/train-labels-idx1-ubyte")
+    images = torch.from_numpy(images.reshape(-1, *spec["input"]).copy())
     labels = torch.from_numpy(labels.astype(np.int64))
-    model = CNN()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    batch = h["batch_size"]
+    model = build_model(spec)
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=h["learning_rate"], betas=(h["beta1"], h["beta2"]), eps=h["eps"])
     crit = nn.CrossEntropyLoss()
-    perm = torch.randperm(images.shape[0])
+    n = images.shape[0]
+    last = n - n % batch - batch  # the last full batch's start
+    perm = torch.randperm(n)
 
     def step(i):
-        idx = perm[(i * 64) % 59968:(i * 64) % 59968 + 64]
+        start = (i * batch) % (last + batch)
+        idx = perm[start:start + batch]
         x = images[idx].float().div(255)
         loss = crit(model(x), labels[idx])
         opt.zero_grad()
         loss.backward()
         opt.step()
 
-    for i in range(30):
-        step(i)
+    t0 = time.perf_counter()
+    warm = 0
+    while warm < 2 or (warm < 30 and time.perf_counter() - t0 < warmup_seconds):
+        step(warm)
+        warm += 1
     t0 = time.perf_counter()
     for i in range(steps):
-        step(i)
+        step(warm + i)
     sec = time.perf_counter() - t0
-    print(json.dumps({"images_per_second": steps * 64 / sec, "threads": threads, "torch": torch.__version__}))
+    print(json.dumps({"images_per_second": steps * batch / sec, "threads": threads, "steps": steps,
+                      "warmup_steps": warm, "torch": torch.__version__}))
 
 
 if __name__ == "__main__":
