@@ -200,15 +200,22 @@ void load_floats(void* user, int begin, int n, float* x, uint8_t* labels) {
 }
 }  // namespace
 
-double Trainer::batch_forward_backward(const uint32_t* idx, int B) {
-  TrainLoad load{&train_, idx, 0, spec().input_size(), &pipeline_, st_.config.seed, st_.epoch, true};
+// A train-mode batch of B images: gradients of the mean loss, Dropout's masks of
+// this step.
+BatchJob Trainer::training_job(int B, void (*load)(void*, int, int, float*, uint8_t*), void* user) const {
   BatchJob job;
   job.images = B;
   job.seed = st_.config.seed;
   job.step = st_.step;
   job.scale = 1.f / (float)B;
-  job.load = load_images;
-  job.user = &load;
+  job.load = load;
+  job.user = user;
+  return job;
+}
+
+double Trainer::batch_forward_backward(const uint32_t* idx, int B) {
+  TrainLoad load{&train_, idx, 0, spec().input_size(), &pipeline_, st_.config.seed, st_.epoch, true};
+  BatchJob job = training_job(B, load_images, &load);
   run(job);
   double loss = 0.0;
   batch_correct_ = 0;
@@ -343,13 +350,7 @@ void Trainer::predict(const float* images, int n, uint8_t* labels, float* probs)
 float Trainer::forward_backward(const float* images, const uint8_t* labels, int n,
                                 float* logits_out) {
   FloatLoad load{images, labels, spec().input_size()};
-  BatchJob job;
-  job.images = n;
-  job.seed = st_.config.seed;
-  job.step = st_.step;
-  job.scale = 1.f / (float)n;
-  job.load = load_floats;
-  job.user = &load;
+  BatchJob job = training_job(n, load_floats, &load);
   job.logits = logits_out;
   run(job);
   double loss = 0.0;

@@ -114,6 +114,7 @@ class Trainer {
   void ensure_permutation();
   // Runs `job` (its gradients into chunk_grads_, summed into grads_ when backward).
   void run(BatchJob& job);
+  BatchJob training_job(int B, void (*load)(void*, int, int, float*, uint8_t*), void* user) const;
   double batch_forward_backward(const uint32_t* indices, int B);
 
   Network net_;

@@ -4,8 +4,9 @@
 // and `checkpoint` starts from checkpoint bytes (with the checkpoint's model). Left
 // out, `threads` is automatic: the pthreads build (up to 4 threads) when the page is
 // cross-origin isolated, else the single-thread build, said once with console.info.
-import { createTrainer as createLocalTrainer, modelOfCheckpoint, threadsSupported } from './wasm-trainer.js';
+import { threadsSupported } from './wasm-trainer.js';
 import { WorkerTrainer } from './client.js';
+import { makeCreateTrainer } from './create.js';
 
 export * from './wasm-trainer.js';
 export { WorkerTrainer } from './client.js';
@@ -32,14 +33,4 @@ export async function createWorkerTrainer(config = {}, { worker } = {}) {
 }
 
 /** createTrainer of wasm-trainer.js, plus `worker` and `checkpoint` (see above). */
-export async function createTrainer(config = {}) {
-  if (config?.worker) return createWorkerTrainer(config);
-  const { worker: _, checkpoint, ...rest } = config ?? {};
-  if (rest.threads === undefined) rest.threads = autoThreads();
-  if (checkpoint && rest.model === undefined) rest.model = (await modelOfCheckpoint(checkpoint)).canonical;
-  const t = await createLocalTrainer(rest);
-  if (checkpoint) {
-    try { t.loadCheckpoint(checkpoint); } catch (e) { t.dispose(); throw e; }
-  }
-  return t;
-}
+export const createTrainer = makeCreateTrainer({ createWorkerTrainer, autoThreads });

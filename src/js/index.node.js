@@ -6,8 +6,8 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import nodeEndpoint from '../../node_modules/comlink/dist/esm/node-adapter.mjs';
-import { createTrainer as createLocalTrainer, modelOfCheckpoint } from './wasm-trainer.js';
 import { WorkerTrainer } from './client.js';
+import { makeCreateTrainer } from './create.js';
 
 export * from './wasm-trainer.js';
 export { WorkerTrainer } from './client.js';
@@ -31,14 +31,4 @@ export async function createWorkerTrainer(config = {}) {
 }
 
 /** createTrainer of wasm-trainer.js, plus `worker` and `checkpoint` (index.js). */
-export async function createTrainer(config = {}) {
-  if (config?.worker) return createWorkerTrainer(config);
-  const { worker: _, checkpoint, ...rest } = config ?? {};
-  if (rest.threads === undefined) rest.threads = autoThreads();
-  if (checkpoint && rest.model === undefined) rest.model = (await modelOfCheckpoint(checkpoint)).canonical;
-  const t = await createLocalTrainer(rest);
-  if (checkpoint) {
-    try { t.loadCheckpoint(checkpoint); } catch (e) { t.dispose(); throw e; }
-  }
-  return t;
-}
+export const createTrainer = makeCreateTrainer({ createWorkerTrainer, autoThreads });
