@@ -452,6 +452,10 @@ describe('models, data and accessibility', () => {
     await tabTo(byTestId('train-start'));
     await page.keyboard.press('Enter');
     await waitFor('mlp to be training', () => window.wasmTrainer.state === 'running' && window.wasmTrainer.model?.name === 'mlp');
+    // The buttons follow the state in the same render as the status line: wait for it
+    // (Stop is disabled until then, and Tab would pass over it).
+    await waitForState('running');
+    await waitFor('Stop to be enabled', () => !document.querySelector('[data-testid=train-stop]').disabled);
     await tabTo(byTestId('train-stop'));
     await page.keyboard.press('Space');
     await waitForState('stopped');
@@ -470,6 +474,8 @@ describe('models, data and accessibility', () => {
     await tabTo(byTestId('checkpoint-resume'));
     await page.keyboard.press('Enter');
     await waitFor('the mlp checkpoint to resume', () => window.wasmTrainer.state === 'running' && window.wasmTrainer.model?.name === 'mlp');
+    await waitForState('running');
+    await waitFor('Pause to be enabled', () => !document.querySelector('[data-testid=train-pause]').disabled);
     await tabTo(byTestId('train-pause'));
     await page.keyboard.press('Enter');
     await waitForState('paused');
