@@ -23,7 +23,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "defaults_json.h"  // generated from src/defaults.json (CMakeLists.txt)
+#include "core/json_doc.h"
 
 namespace wt {
 namespace {
@@ -32,7 +32,6 @@ namespace {
 // hostile object with 100,000 keys costs no more than its size (ordered_json finds
 // keys by linear search). Canonical JSON wants sorted keys anyway.
 using json = nlohmann::json;
-using ojson = nlohmann::ordered_json;  // defaults.json only: the presets keep file order
 
 // Caps that keep every size, product and offset far from int overflow, whatever
 // the memory limit a caller states.
@@ -708,113 +707,8 @@ std::string build_spec(const json& doc, const SpecLimits& limits, NetSpec* s) {
   return "";
 }
 
-// ---------------------------------------------------------------------------
-// JSON text -> document, through SAX: a syntax error comes back as a message with
-// its line and column (no exception), and a key given twice in one object, which
-// JSON allows and nlohmann resolves silently (the last wins), is remembered: a
-// spec with two "kernel_size" is ambiguous and refused.
-class DocBuilder : public nlohmann::json_sax<json> {
- public:
-  explicit DocBuilder(const std::string& text) : text_(text) {}
-
-  json root;
-  std::string error;  // a syntax error, with its line and column
-  bool duplicate = false;
-  std::vector<std::string> dup_path;  // keys / indices of the object holding the duplicate
-  std::string dup_key;
-
-  bool null() override { return add(nullptr); }
-  bool boolean(bool b) override { return add(b); }
-  bool number_integer(number_integer_t v) override { return add(v); }
-  bool number_unsigned(number_unsigned_t v) override { return add(v); }
-  bool number_float(number_float_t v, const string_t&) override { return add(v); }
-  bool string(string_t& v) override { return add(std::move(v)); }
-  bool binary(binary_t&) override { return false; }  // not produced by JSON text
-  bool start_object(std::size_t) override { return open(json::object()); }
-  bool start_array(std::size_t) override { return open(json::array()); }
-  bool end_object() override { return close(); }
-  bool end_array() override { return close(); }
-  bool key(string_t& k) override {
-    if (!duplicate && stack_.back()->contains(k)) {
-      duplicate = true;
-      dup_path = path_;
-      dup_key = k;
-    }
-    key_ = std::move(k);
-    return true;
-  }
-  bool parse_error(std::size_t position, const std::string&,
-                   const nlohmann::detail::exception& ex) override {
-    // ex.what(): "[json.exception.parse_error.101] parse error at line 2, column 5: ..."
-    std::string m = ex.what();
-    const size_t tag = m.find("] ");
-    if (!m.empty() && m[0] == '[' && tag != std::string::npos) m = m.substr(tag + 2);
-    if (m.rfind("parse error ", 0) == 0) m = m.substr(12);
-    if (m.rfind("at line ", 0) != 0) {  // e.g. "number overflow parsing '1e999'": no position
-      const size_t end = std::min(position, text_.size());
-      size_t line = 1, line_start = 0;
-      for (size_t i = 0; i < end; ++i)
-        if (text_[i] == '\n') {
-          ++line;
-          line_start = i + 1;
-        }
-      m = "at line " + std::to_string(line) + ", column " + std::to_string(end - line_start) +
-          ": " + m;
-    }
-    error = "the spec is not valid JSON " + clip(m, 300);
-    return false;
-  }
-
- private:
-  // Places v in the open container (or as the root); returns it.
-  json* place(json&& v) {
-    if (stack_.empty()) {
-      root = std::move(v);
-      return &root;
-    }
-    json& top = *stack_.back();
-    if (top.is_array()) {
-      top.push_back(std::move(v));
-      return &top.back();
-    }
-    json& slot = top[key_];
-    slot = std::move(v);
-    return &slot;
-  }
-  bool add(json&& v) {
-    place(std::move(v));
-    return true;
-  }
-  bool open(json&& v) {
-    // A spec nests 4 deep (top, "layers", a layer, [h, w]); stopping early keeps a
-    // hostile "[[[[..." from costing ~100 bytes of memory per byte of input.
-    if (stack_.size() >= kMaxDepth) {
-      error = "the spec nests arrays and objects more than " + std::to_string(kMaxDepth) +
-              " levels deep; a model spec needs 4";
-      return false;
-    }
-    std::string part;
-    if (!stack_.empty()) part = stack_.back()->is_array() ? std::to_string(stack_.back()->size()) : key_;
-    // Children of the open container are only appended, so pointers to the open
-    // containers (each the last child of its parent) stay valid.
-    stack_.push_back(place(std::move(v)));
-    path_.push_back(std::move(part));
-    return true;
-  }
-  bool close() {
-    stack_.pop_back();
-    path_.pop_back();
-    return true;
-  }
-
-  const std::string& text_;
-  std::vector<json*> stack_;
-  std::vector<std::string> path_;  // path_[0] is the root's ("")
-  std::string key_;
-};
-
 // The message for a key given twice, naming the layer when it is inside one.
-std::string duplicate_message(const DocBuilder& b) {
+std::string duplicate_message(const JsonDoc& b) {
   const std::vector<std::string>& p = b.dup_path;
   const std::string twice = quote(b.dup_key) + " is given twice";
   if (p.size() == 1) return twice + " at the top level";
@@ -838,31 +732,6 @@ std::string duplicate_message(const DocBuilder& b) {
   std::string at;
   for (size_t i = 1; i < p.size(); ++i) at += "/" + clip(p[i], 40);
   return twice + " in the object at " + quote(at);
-}
-
-// src/defaults.json, parsed once (keys in file order, for the preset list).
-const ojson& defaults_doc() {
-  static const ojson d = ojson::parse(kDefaultsJson, nullptr, /*allow_exceptions=*/false);
-  return d;
-}
-
-const ojson* presets() {
-  const ojson& d = defaults_doc();
-  if (!d.is_object()) return nullptr;
-  const auto p = d.find("presets");
-  return p != d.end() && p->is_object() ? &*p : nullptr;
-}
-
-Status preset(const std::string& name, NetSpec* out, const SpecLimits& limits) {
-  const ojson* p = presets();
-  if (!p) return Status::Error("the compiled-in src/defaults.json has no \"presets\" object");
-  const auto it = p->find(name);
-  if (it == p->end())
-    return Status::Error("unknown preset " + quote(name) + "; the presets are " +
-                         join(preset_names()));
-  const Status s = parse_spec(it->dump(), out, limits);
-  if (!s.ok()) return Status::Error("preset " + quote(name) + ": " + s.message);
-  return s;
 }
 
 }  // namespace
@@ -890,54 +759,19 @@ const ParamSpec* NetSpec::find(const std::string& name) const {
 }
 
 Status parse_spec(const std::string& text, NetSpec* out, const SpecLimits& limits) {
-  DocBuilder b(text);
-  if (!json::sax_parse(text, &b))
-    return Status::Error(valid_utf8(b.error.empty() ? "the spec is not valid JSON" : b.error));
+  JsonDoc b;
+  if (!read_json_doc(text, kMaxDepth, &b)) {
+    if (b.too_deep)
+      return Status::Error("the spec nests arrays and objects more than " + std::to_string(kMaxDepth) +
+                           " levels deep; a model spec needs 4");
+    return Status::Error(valid_utf8("the spec is not valid JSON " + clip(b.error, 300)));
+  }
   if (b.duplicate) return Status::Error(valid_utf8(duplicate_message(b)));
   NetSpec s;
   const std::string e = build_spec(b.root, limits, &s);
   if (!e.empty()) return Status::Error(valid_utf8(e));
   *out = std::move(s);
   return Status::Ok();
-}
-
-std::vector<std::string> preset_names() {
-  std::vector<std::string> names;
-  if (const ojson* p = presets())
-    for (const auto& kv : p->items()) names.push_back(kv.key());
-  return names;
-}
-
-Status preset_spec(const std::string& name, NetSpec* out) { return preset(name, out, {}); }
-
-const std::string& defaults_json() {
-  static const std::string s = kDefaultsJson;
-  return s;
-}
-
-std::string default_preset() {
-  const ojson& d = defaults_doc();
-  if (d.is_object()) {
-    const auto m = d.find("default_model");
-    if (m != d.end() && m->is_string()) return m->get<std::string>();
-  }
-  return "seed";
-}
-
-Status spec_from_name_or_json(const std::string& name_or_json, NetSpec* out,
-                              const SpecLimits& limits) {
-  const size_t b = name_or_json.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos)
-    return Status::Error("no model given: expected a preset (" + join(preset_names()) +
-                         ") or a JSON spec {\"input\": [C, H, W], \"layers\": [...]}");
-  // '[' too: a JSON array is a spec with the wrong shape, not a preset's name.
-  if (name_or_json[b] == '{' || name_or_json[b] == '[') return parse_spec(name_or_json, out, limits);
-  const size_t e = name_or_json.find_last_not_of(" \t\r\n");
-  const Status s = preset(name_or_json.substr(b, e - b + 1), out, limits);
-  if (!s.ok() && s.message.rfind("unknown preset", 0) == 0)
-    return Status::Error(s.message + "; a model can also be a JSON spec {\"input\": [C, H, W], "
-                         "\"layers\": [...]}");
-  return s;
 }
 
 std::vector<LayerRow> layer_table(const NetSpec& spec) {
