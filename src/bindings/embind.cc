@@ -155,23 +155,55 @@ class TrainerBinding {
       const Status s = parse_data_config(config, t_->spec().input.c, &c);
       if (!s.ok()) return s.message;
     }
-    return t_->set_data(bytes_from_js(ti), bytes_from_js(tl), bytes_from_js(vi), bytes_from_js(vl),
+    // The four files are copied in whole (then kept: the pixels start after the
+    // IDX header); a copy that cannot be had is refused in words, not aborted.
+    // Each is asked for just before it is made (malloc then gives the same block).
+    std::string files[4];
+    const val* arrays[4] = {&ti, &tl, &vi, &vl};
+    const char* names[4] = {"the train images", "the train labels", "the test images", "the test labels"};
+    for (int i = 0; i < 4; ++i) {
+      const Status room = check_memory((*arrays[i])["length"].as<size_t>(), names[i]);
+      if (!room.ok()) return room.message;
+      files[i] = bytes_from_js(*arrays[i]);
+    }
+    return t_->set_data(std::move(files[0]), std::move(files[1]), std::move(files[2]), std::move(files[3]),
                         (uint32_t)std::max(0, train_limit), (uint32_t)std::max(0, test_limit), c)
         .message;
   }
 
-  // CIFAR-10 binary batches, one file per call (so a file's bytes are in wasm memory
-  // only while it is read): addCifar10(false, ...) for training files, true for test.
+  // CIFAR-10 binary batches: beginCifar10 with the number of training and test
+  // records to keep (the limits applied), then one addCifar10 per file (false for
+  // training files, true for test), then finishCifar10. The sets are reserved once
+  // at their exact size and each file is read from JS a megabyte at a time, so the
+  // pixels are in wasm memory once (a file is never copied in whole). Beginning
+  // drops whatever an unfinished load left (beginCifar10(0, 0) just drops it).
+  std::string beginCifar10(int train_records, int test_records) {
+    pending_train_ = ImageSet(), pending_test_ = ImageSet();
+    keep_train_ = (size_t)std::max(0, train_records), keep_test_ = (size_t)std::max(0, test_records);
+    Status s = reserve_cifar10(&pending_train_, keep_train_, "train");
+    if (s.ok()) s = reserve_cifar10(&pending_test_, keep_test_, "test");
+    if (!s.ok()) pending_train_ = ImageSet(), pending_test_ = ImageSet();
+    return s.message;
+  }
   std::string addCifar10(bool test, val bytes, std::string name) {
-    const std::string b = bytes_from_js(bytes);
-    const Status s = append_cifar10((const uint8_t*)b.data(), b.size(), name, test ? &pending_test_ : &pending_train_);
-    if (!s.ok()) pending_train_ = ImageSet(), pending_test_ = ImageSet();  // a refused set is dropped whole
+    ImageSet* set = test ? &pending_test_ : &pending_train_;
+    const size_t cap = test ? keep_test_ : keep_train_;
+    const size_t keep = cap == kNoCap ? kNoCap : cap - std::min<size_t>(cap, set->count);
+    const ByteReader read = [&bytes](size_t offset, size_t n, uint8_t* dst) {
+      val(emscripten::typed_memory_view(n, dst)).call<void>("set", bytes.call<val>("subarray", offset, offset + n));
+    };
+    const Status s = append_cifar10(bytes["length"].as<size_t>(), name, read, set, keep);
+    if (!s.ok()) {  // a refused set is dropped whole
+      pending_train_ = ImageSet(), pending_test_ = ImageSet();
+      keep_train_ = keep_test_ = kNoCap;
+    }
     return s.message;
   }
   // The files added so far become the data (or, on an error, are dropped).
   std::string finishCifar10(int train_limit, int test_limit, std::string config) {
     ImageSet tr = std::move(pending_train_), te = std::move(pending_test_);
     pending_train_ = ImageSet(), pending_test_ = ImageSet();
+    keep_train_ = keep_test_ = kNoCap;
     DataConfig c;
     if (!config.empty()) {
       const Status s = parse_data_config(config, t_->spec().input.c, &c);
@@ -399,6 +431,8 @@ class TrainerBinding {
 
   std::unique_ptr<Trainer> t_;  // null when the spec was refused (see error())
   ImageSet pending_train_, pending_test_;  // CIFAR-10 files added, not yet finished
+  static constexpr size_t kNoCap = SIZE_MAX;
+  size_t keep_train_ = kNoCap, keep_test_ = kNoCap;  // records to keep (beginCifar10), else all
   std::string error_;
   std::vector<float> losses_;
 };
@@ -447,6 +481,7 @@ EMSCRIPTEN_BINDINGS(wasm_trainer) {
       .function("error", &TrainerBinding::error)
       .function("model", &TrainerBinding::model)
       .function("setData", &TrainerBinding::setData)
+      .function("beginCifar10", &TrainerBinding::beginCifar10)
       .function("addCifar10", &TrainerBinding::addCifar10)
       .function("finishCifar10", &TrainerBinding::finishCifar10)
       .function("dataConfig", &TrainerBinding::dataConfig)

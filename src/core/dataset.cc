@@ -1,8 +1,11 @@
 #include "core/dataset.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -11,8 +14,6 @@ namespace wt {
 using json = nlohmann::json;
 
 namespace {
-constexpr size_t kCifarPixels = 3 * 32 * 32, kCifarRecord = 1 + kCifarPixels;
-
 std::string floats(const std::vector<float>& v) {
   std::string s = "[";
   char b[32];
@@ -95,31 +96,92 @@ Status parse_data_config(const std::string& text, int channels, DataConfig* out)
   return Status::Ok();
 }
 
-Status append_cifar10(const uint8_t* bytes, size_t n, const std::string& what, ImageSet* set) {
+Status check_memory(size_t bytes, const std::string& what) {
+  // volatile: a malloc whose block is only freed may be optimized away, and its
+  // result taken as non-null.
+  void* volatile p = std::malloc(bytes + 64);
+  const bool ok = p != nullptr;
+  std::free(p);
+  if (ok) return Status::Ok();
+  char mb[32];
+  snprintf(mb, sizeof mb, "%.1f", (double)bytes / 1e6);
+  return Status::Error("not enough memory for " + what + " (" + mb + " MB as bytes): use a smaller data set or " +
+                       "fewer threads, or free memory (dispose of other trainers, or load the data into a fresh page " +
+                       "or process)");
+}
+
+Status reserve_cifar10(ImageSet* set, size_t records, const std::string& what) {
+  if (records > (size_t(1) << 31)) return Status::Error(what + " set: too many images (" + std::to_string(records) + ")");
+  const size_t px = set->pixel_offset + records * kCifar10Pixels, lb = set->label_offset + records;
+  if (set->image_bytes.capacity() >= px && set->label_bytes.capacity() >= lb) return Status::Ok();
+  // Asked of malloc first (check_memory); the block it gives back is what the
+  // reservation below then takes.
+  if (!check_memory(px + lb + 64, "").ok()) {
+    char mb[32];
+    snprintf(mb, sizeof mb, "%.1f", (double)records * kCifar10Record / 1e6);
+    return Status::Error(what + " set: not enough memory for " + std::to_string(records) + " CIFAR-10 images (" + mb +
+                         " MB as bytes): use fewer images (a train or test limit), fewer threads, or free memory "
+                         "(dispose of other trainers, or load the data into a fresh page or process)");
+  }
+  // Exactly this capacity (std::string::reserve may round a growing string up
+  // to twice its capacity): a fresh buffer, the bytes so far, then a swap.
+  for (auto [bytes, n] : {std::pair<std::string*, size_t>{&set->image_bytes, px}, {&set->label_bytes, lb}}) {
+    if (bytes->capacity() >= n) continue;
+    std::string fresh;
+    fresh.reserve(n);
+    fresh.append(*bytes);
+    bytes->swap(fresh);
+  }
+  return Status::Ok();
+}
+
+Status append_cifar10(size_t n, const std::string& what, const ByteReader& read, ImageSet* set, size_t keep) {
   if (n == 0) return Status::Error(what + ": the file is empty");
-  if (n % kCifarRecord != 0)
+  if (n % kCifar10Record != 0)
     return Status::Error(what + ": truncated record: " + std::to_string(n) + " bytes is not a whole number of " +
                          "CIFAR-10 records (1 label byte + 3,072 pixel bytes each); the last record has " +
-                         std::to_string(n % kCifarRecord) + " bytes");
+                         std::to_string(n % kCifar10Record) + " bytes");
   if (set->count > 0 && (set->channels != 3 || set->rows != 32 || set->cols != 32))
     return Status::Error(what + ": CIFAR-10 records cannot join a set of " + std::to_string(set->channels) + "x" +
                          std::to_string(set->rows) + "x" + std::to_string(set->cols) + " images");
-  const size_t records = n / kCifarRecord;
-  for (size_t r = 0; r < records; ++r)
-    if (bytes[r * kCifarRecord] > 9)
-      return Status::Error(what + ": record " + std::to_string(r) + " has label " +
-                           std::to_string(bytes[r * kCifarRecord]) + ", outside CIFAR-10's 0..9 (is this CIFAR-100?)");
-  if ((uint64_t)set->count + records > (uint64_t(1) << 31)) return Status::Error(what + ": too many images");
-  set->channels = 3, set->rows = 32, set->cols = 32;
+  const size_t records = n / kCifar10Record, kept = std::min(records, keep);
+  if ((uint64_t)set->count + kept > (uint64_t(1) << 31)) return Status::Error(what + ": too many images");
+  // Exact growth (a no-op after a reservation of the whole set): std::string's
+  // own growth doubles, and the old and new buffers coexist while it copies.
+  Status s = reserve_cifar10(set, (size_t)set->count + kept, what);
+  if (!s.ok()) return s;
   const size_t old_px = set->image_bytes.size(), old_lb = set->label_bytes.size();
-  set->image_bytes.resize(old_px + records * kCifarPixels);
-  set->label_bytes.resize(old_lb + records);
-  for (size_t r = 0; r < records; ++r) {
-    set->label_bytes[old_lb + r] = (char)bytes[r * kCifarRecord];
-    std::memcpy(&set->image_bytes[old_px + r * kCifarPixels], bytes + r * kCifarRecord + 1, kCifarPixels);
+  set->image_bytes.resize(old_px + kept * kCifar10Pixels);
+  set->label_bytes.resize(old_lb + kept);
+  // Pieces of 341 records (1 MB): few enough calls into JS, little memory.
+  constexpr size_t kPiece = 341;
+  std::vector<uint8_t> piece(std::min(records, kPiece) * kCifar10Record);
+  for (size_t r0 = 0; r0 < records; r0 += kPiece) {
+    const size_t m = std::min(kPiece, records - r0);
+    read(r0 * kCifar10Record, m * kCifar10Record, piece.data());
+    for (size_t i = 0; i < m; ++i) {
+      const uint8_t* rec = piece.data() + i * kCifar10Record;
+      const size_t r = r0 + i;
+      if (rec[0] > 9) {
+        set->image_bytes.resize(old_px);  // as it was (the capacity stays)
+        set->label_bytes.resize(old_lb);
+        return Status::Error(what + ": record " + std::to_string(r) + " has label " + std::to_string(rec[0]) +
+                             ", outside CIFAR-10's 0..9 (is this CIFAR-100?)");
+      }
+      if (r < kept) {
+        set->label_bytes[old_lb + r] = (char)rec[0];
+        std::memcpy(&set->image_bytes[old_px + r * kCifar10Pixels], rec + 1, kCifar10Pixels);
+      }
+    }
   }
-  set->count += (uint32_t)records;
+  set->channels = 3, set->rows = 32, set->cols = 32;
+  set->count += (uint32_t)kept;
   return Status::Ok();
+}
+
+Status append_cifar10(const uint8_t* bytes, size_t n, const std::string& what, ImageSet* set) {
+  return append_cifar10(
+      n, what, [bytes](size_t offset, size_t len, uint8_t* dst) { std::memcpy(dst, bytes + offset, len); }, set);
 }
 
 Status parse_class_names(const std::string& text, std::vector<std::string>* out) {

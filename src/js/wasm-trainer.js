@@ -116,6 +116,8 @@ async function loadBrowser(mt) {
   });
 }
 
+const CIFAR10_RECORD = 1 + 3 * 32 * 32; // a label byte, then the R, G and B planes
+
 /** Bytes (Uint8Array view) of any typed array, for Embind's std::string arguments. */
 function asBytes(a) {
   if (a instanceof Uint8Array) return a;
@@ -368,15 +370,31 @@ export class Trainer {
 
   /** CIFAR-10's binary batches: train (data_batch_1.bin ...) and test (test_batch.bin)
    *  as [{name, bytes}], and the data options (default: CIFAR-10's normalization and
-   *  augmentation from src/defaults.json). Files are copied into wasm one at a time. */
+   *  augmentation from src/defaults.json). The records to keep (the limits applied)
+   *  are copied into wasm once, a megabyte at a time, into sets reserved at their
+   *  exact size: the data costs its size in bytes, 184 MB for all of CIFAR-10. */
   setCifar10({ train, test, trainLimit = 0, testLimit = 0, data = undefined }) {
     const shape = [3, 32, 32];
     if (!inputFits(shape, this.#model.input)) {
       throw new Error(`CIFAR-10 images are ${shapeText(shape)} but the model ${this.#model.name} takes ${shapeText(this.#model.input)} images${presetsThatFit(this.#m, shape)}`);
     }
     const options = data ?? dataOptionsOf('cifar-10', defaultsOf(this.#m).file.datasets['cifar-10']);
-    for (const [isTest, files] of [[false, train], [true, test]]) {
-      for (const f of files ?? []) check(this.#t.addCifar10(isTest, asBytes(f.bytes), f.name ?? (isTest ? 'test file' : 'train file')));
+    const sets = [[false, (train ?? []).map((f) => ({ ...f, bytes: asBytes(f.bytes) })), trainLimit | 0],
+      [true, (test ?? []).map((f) => ({ ...f, bytes: asBytes(f.bytes) })), testLimit | 0]];
+    // The records each set keeps, so the wasm side reserves them once, exactly
+    // (a truncated file is refused by addCifar10, naming it).
+    const keep = ([, files, limit]) => {
+      const n = files.reduce((sum, f) => sum + Math.floor(f.bytes.length / CIFAR10_RECORD), 0);
+      return limit > 0 ? Math.min(n, limit) : n;
+    };
+    try {
+      check(this.#t.beginCifar10(keep(sets[0]), keep(sets[1])));
+      for (const [isTest, files] of sets) {
+        for (const f of files) check(this.#t.addCifar10(isTest, f.bytes, f.name ?? (isTest ? 'test file' : 'train file')));
+      }
+    } catch (e) {
+      this.#t.beginCifar10(0, 0); // drops a partial load (the data in use stays)
+      throw e;
     }
     check(this.#t.finishCifar10(trainLimit | 0, testLimit | 0, dataConfigJson(options)));
   }

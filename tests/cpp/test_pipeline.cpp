@@ -1,6 +1,7 @@
 // The data pipeline (src/core/pipeline.h) against PyTorch's ops on the same batch
 // (tests/fixtures/torch_pipeline.safetensors) and against a plain loop; CIFAR-10's
 // reader; the data configuration in checkpoints; an augmented run resumed exactly.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -159,6 +160,53 @@ TEST(Cifar10, RefusesTruncatedRecordsAndWrongLabels) {
   EXPECT_EQ(set.count, 0u) << "a refused file adds nothing";
   s = wt::append_cifar10(nullptr, 0, "empty.bin", &set);
   EXPECT_NE(s.message.find("empty.bin: the file is empty"), std::string::npos) << s.message;
+}
+
+// The bindings read a file from JS a piece at a time into a set reserved once at
+// its exact size: the set is the only copy, it never reallocates, and a limit
+// stores only the first records while every record is still checked.
+TEST(Cifar10, ReadsInPiecesIntoOneReservationAndKeepsTheFirst) {
+  const std::string a = cifar_records(700, 5);
+  size_t calls = 0, largest = 0;
+  auto reader = [&](const std::string& file) {
+    return [&calls, &largest, &file](size_t offset, size_t n, uint8_t* dst) {
+      ++calls, largest = std::max(largest, n);
+      ASSERT_LE(offset + n, file.size());
+      std::memcpy(dst, file.data() + offset, n);
+    };
+  };
+  wt::ImageSet set;
+  ASSERT_TRUE(wt::reserve_cifar10(&set, 500, "train").ok());
+  const char* storage = set.image_bytes.data();
+  ASSERT_TRUE(wt::append_cifar10(a.size(), "data_batch_1.bin", reader(a), &set, 500).ok());
+  EXPECT_EQ(set.count, 500u);
+  EXPECT_EQ(calls, 3u) << "700 records in pieces of 341";
+  EXPECT_LE(largest, size_t(1) << 20);
+  EXPECT_EQ(set.image_bytes.data(), storage) << "appending within the reservation must not reallocate";
+  EXPECT_EQ(set.image_bytes.size(), 500u * 3072);
+  EXPECT_EQ(set.labels()[499], (uint8_t)a[499 * 3073]);
+  EXPECT_EQ(0, std::memcmp(set.pixels() + 499 * 3072, a.data() + 499 * 3073 + 1, 3072));
+  // Beyond the limit the records are checked, not stored; a refusal leaves the set as it was.
+  std::string b = cifar_records(700, 6);
+  b[650 * 3073] = 11;
+  wt::Status s = wt::append_cifar10(b.size(), "data_batch_2.bin", reader(b), &set, 0);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message.find("data_batch_2.bin: record 650 has label 11"), std::string::npos) << s.message;
+  EXPECT_EQ(set.count, 500u);
+  EXPECT_EQ(set.image_bytes.size(), 500u * 3072);
+  EXPECT_EQ(set.label_bytes.size(), 500u);
+  s = wt::append_cifar10(b.size(), "data_batch_2.bin", reader(b), &set, 100);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(set.count, 500u) << "a refused file adds nothing, even the records before the bad one";
+  EXPECT_EQ(set.image_bytes.size(), 500u * 3072);
+  // Without a reservation a set grows to the exact size, not by doubling.
+  wt::ImageSet grown;
+  ASSERT_TRUE(wt::append_cifar10((const uint8_t*)a.data(), a.size(), "a", &grown).ok());
+  ASSERT_TRUE(wt::append_cifar10((const uint8_t*)a.data(), 300 * 3073, "b", &grown).ok());
+  EXPECT_EQ(grown.count, 1000u);
+  EXPECT_LT(grown.image_bytes.capacity(), 1000u * 3072 + 64);
+  s = wt::reserve_cifar10(&grown, (size_t(1) << 31) + 1, "train");
+  EXPECT_NE(s.message.find("train set: too many images"), std::string::npos) << s.message;
 }
 
 TEST(Cifar10, ClassNamesFromBatchesMeta) {
