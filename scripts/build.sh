@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-2}
 
+# build/native: the core and tests with the kernels at AVX2 (8 lanes), and the kernel
+# and layer tests again at SSE4 (wt_tests_w4: 4 lanes, no FMA, as the wasm builds).
 cmake -S . -B build/native -G "Unix Makefiles" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/native -j"$JOBS"
 

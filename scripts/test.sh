@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs every suite: the PyTorch fixtures first, C++ native (GoogleTest via CTest), Node
-# on the wasm (node:test), the browser (Playwright + Debian's Chromium), then sanitizers
-# and a short fuzz pass.
+# Runs every suite: the PyTorch fixtures first, C++ native (GoogleTest via CTest, at 8
+# and at 4 SIMD lanes), Node on the wasm (node:test), the browser (Playwright + Debian's
+# Chromium), then sanitizers and a short fuzz pass.
 # npm test runs setup and build first (package.json "pretest").
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +33,11 @@ torch_fixtures() {
   "$PYTHON" scripts/torch_ref/make_preset_fixtures.py build/native/fixtures
 }
 run "PyTorch fixtures (build/native/fixtures)" torch_fixtures
-run "native (GoogleTest)" ctest --test-dir build/native --output-on-failure -j2
+# build/native holds two test binaries (CMakeLists.txt): wt_tests with the kernels at
+# AVX2 (8 lanes, FMA), and wt_tests_w4, the kernel and layer tests with the kernels at
+# SSE4 (4 lanes, no FMA: wasm's width and rounding), listed by CTest as w4:*.
+run "native (GoogleTest, AVX2: 8 lanes)" ctest --test-dir build/native --output-on-failure -j2 -E '^w4:'
+run "native at wasm's width (GoogleTest, SSE4: 4 lanes)" ctest --test-dir build/native --output-on-failure -j2 -R '^w4:'
 # A suite that hangs (a blocked wasm thread cannot time itself out) fails here with a
 # clear line instead of running into CI's limit; every suite normally takes minutes.
 run "node (wasm)" timeout --kill-after=10 1500 node --test --test-concurrency=1 --test-timeout=600000 tests/node/

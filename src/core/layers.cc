@@ -151,10 +151,12 @@ bool conv_winograd_applies(const ConvShape& s) {
 
 namespace {
 // Images per Winograd GEMM: 4 images of 7x7 tiles make 196-wide GEMMs (1 image's
-// 49 left the 2x4 blocks 8 steps deep for every few columns).
-constexpr int kWinoGroup = 4;
+// 49 left the 2x4 blocks 8 steps deep for every few columns), but a 32x32 image's
+// 256 tiles are wide enough alone, and 4 of them (V and M 2 MiB each at 32
+// channels) no longer stay in cache. A column's sum is the same in any group.
+int wino_group(int tiles) { return std::max(1, std::min(4, 256 / tiles)); }
 size_t winograd_scratch(int cin, int cout, int tiles) {
-  return 16 * ((size_t)cout * cin + (size_t)(cin + cout) * kWinoGroup * tiles);
+  return 16 * ((size_t)cout * cin + (size_t)(cin + cout) * wino_group(tiles) * tiles);
 }
 // U[xi, o, i] = (G g G^T)[xi] for the 3x3 kernel g = w[o, i] (or, with `adjoint`,
 // g = w[i, o] rotated 180 degrees: the kernel of the input gradient).
@@ -183,7 +185,7 @@ void winograd_weights(float* U, const float* w, int cout, int cin, bool adjoint)
       }
     }
 }
-// A group of G <= kWinoGroup images: out planes (cout per image) = U (*) padded input
+// A group of G <= wino_group(T) images: out planes (cout per image) = U (*) padded input
 // planes (cin per image), bias added. Image g reads in + g * in_image and writes
 // out + g * out_image.
 // The Winograd GEMMs of a group; image g's M (row stride ldt) then goes to
@@ -192,7 +194,7 @@ template <class Output>
 void winograd_group(const float* in, int in_ld, size_t in_plane, size_t in_image, int G,
                     const float* U, int cin, int cout, int TH, int TW, float* scratch,
                     Output output) {
-  const int T = TH * TW, ldt = kWinoGroup * T;
+  const int T = TH * TW, ldt = wino_group(T) * T;
   float* V = scratch;
   float* M = V + (size_t)16 * cin * ldt;
   for (int g = 0; g < G; ++g)
@@ -201,6 +203,55 @@ void winograd_group(const float* in, int in_ld, size_t in_plane, size_t in_image
     gemm_nn_f32(cout, G * T, cin, U + (size_t)xi * cout * cin, cin, V + (size_t)xi * cin * ldt,
                 ldt, M + (size_t)xi * cout * ldt, ldt, /*acc=*/false);
   for (int g = 0; g < G; ++g) output(g, M + (size_t)g * T, ldt);
+}
+// dw[o, i] += G^T dU[., o, i] G: the adjoint of winograd_weights (not adjoint).
+void winograd_weights_grad(float* dw, const float* dU, int cout, int cin) {
+  const size_t xs = (size_t)cout * cin;
+  for (int o = 0; o < cout; ++o)
+    for (int i = 0; i < cin; ++i) {
+      const float* u = dU + (size_t)o * cin + i;
+      float t[4][3];  // dU G
+      for (int r = 0; r < 4; ++r) {
+        const float u0 = u[(4 * r) * xs], u1 = u[(4 * r + 1) * xs], u2 = u[(4 * r + 2) * xs],
+                    u3 = u[(4 * r + 3) * xs];
+        t[r][0] = u0 + 0.5f * (u1 + u2);
+        t[r][1] = 0.5f * (u1 - u2);
+        t[r][2] = 0.5f * (u1 + u2) + u3;
+      }
+      float* g = dw + ((size_t)o * cin + i) * 9;
+      for (int v = 0; v < 3; ++v) {  // G^T (dU G)
+        g[0 * 3 + v] += t[0][v] + 0.5f * (t[1][v] + t[2][v]);
+        g[1 * 3 + v] += 0.5f * (t[1][v] - t[2][v]);
+        g[2 * 3 + v] += 0.5f * (t[1][v] + t[2][v]) + t[3][v];
+      }
+    }
+}
+// The weight gradient in the Winograd domain: dU[xi] = sum over tiles of
+// (A dY A^T)[xi] (B^T d B)[xi]^T, 16 GEMMs of OC x C as deep as a group's tiles, then
+// dw += G^T dU G: 16 T C OC products per image instead of 36 T C OC (T: 2x2 tiles).
+// `pad` holds the forward's padded inputs; dout has rows of Wp floats.
+void winograd_wgrad(float* dw, const float* pad, const float* dout, int N, const ConvShape& s,
+                    float* scratch) {
+  const int Wp = conv_s1_row(s), P = s.OH() * Wp, TH = s.OH() / 2, TW = s.OW() / 2;
+  const int T = TH * TW, ldt = wino_group(T) * T;
+  const size_t ps = conv_s1_pad_size(s), osz = (size_t)s.OC * P;
+  const size_t plane = (size_t)(s.H + 2 * s.pad + 1) * Wp;
+  float* dU = scratch;
+  float* V = dU + (size_t)16 * s.OC * s.C;
+  float* dM = V + (size_t)16 * s.C * ldt;
+  std::memset(dU, 0, sizeof(float) * 16 * s.OC * s.C);
+  const int GW = wino_group(T);
+  for (int n0 = 0; n0 < N; n0 += GW) {
+    const int G = std::min(GW, N - n0);
+    for (int g = 0; g < G; ++g) {
+      winograd_input_f32(V + (size_t)g * T, ldt, pad + (n0 + g) * ps, Wp, plane, s.C, TH, TW);
+      winograd_output_grad_f32(dM + (size_t)g * T, ldt, dout + (n0 + g) * osz, Wp, P, s.OC, TH, TW);
+    }
+    for (int xi = 0; xi < 16; ++xi)
+      gemm_nt_f32(s.OC, s.C, G * T, dM + (size_t)xi * s.OC * ldt, ldt, V + (size_t)xi * s.C * ldt,
+                  ldt, dU + (size_t)xi * s.OC * s.C, s.C, /*acc=*/true);
+  }
+  winograd_weights_grad(dw, dU, s.OC, s.C);
 }
 void winograd_conv(float* out, int out_ld, size_t out_plane, size_t out_image, const float* in,
                    int in_ld, size_t in_plane, size_t in_image, int G, const float* U,
@@ -225,8 +276,9 @@ void conv2d_s1_forward(float* out, float* pad, float* scratch, const float* inp,
   if (conv_winograd_applies(s)) {
     winograd_weights(scratch, w, s.OC, s.C, /*adjoint=*/false);
     const size_t plane = (size_t)(s.H + 2 * s.pad + 1) * Wp;
-    for (int n0 = 0; n0 < N; n0 += kWinoGroup) {
-      const int G = std::min(kWinoGroup, N - n0);
+    const int GW = wino_group(s.OH() / 2 * (s.OW() / 2));
+    for (int n0 = 0; n0 < N; n0 += GW) {
+      const int G = std::min(GW, N - n0);
       for (int n = n0; n < n0 + G; ++n) pad_image(pad + n * ps, inp + n * isz, s);
       winograd_conv(out + n0 * osz, Wp, P, osz, pad + n0 * ps, Wp, plane, ps, G, scratch, b, s.C,
                     s.OC, s.OH() / 2, s.OW() / 2, scratch + (size_t)16 * s.OC * s.C);
@@ -253,8 +305,9 @@ void conv2d_s1_relu_pool_forward(float* pooled, int32_t* idx, float* pad, float*
   const size_t ps = conv_s1_pad_size(s), isz = (size_t)s.C * s.H * s.W;
   const size_t pz = (size_t)s.OC * TH * TW, plane = (size_t)(s.H + 2 * s.pad + 1) * Wp;
   winograd_weights(scratch, w, s.OC, s.C, /*adjoint=*/false);
-  for (int n0 = 0; n0 < N; n0 += kWinoGroup) {
-    const int G = std::min(kWinoGroup, N - n0);
+  const int GW = wino_group(TH * TW);
+  for (int n0 = 0; n0 < N; n0 += GW) {
+    const int G = std::min(GW, N - n0);
     for (int n = n0; n < n0 + G; ++n) pad_image(pad + n * ps, inp + n * isz, s);
     winograd_group(pad + n0 * ps, Wp, plane, ps, G, scratch, s.C, s.OC, TH, TW,
                    scratch + (size_t)16 * s.OC * s.C, [&](int g, const float* M, int ldt) {
@@ -272,18 +325,28 @@ void conv2d_s1_relu_pool_forward(float* pooled, int32_t* idx, float* pad, float*
 static inline int s1_margin(const ConvShape& s) { return (s.KH - 1) * conv_s1_row(s) + s.KW - 1; }
 
 bool conv_pooled_backward_fits(const ConvShape& s) {
-  return s.KH == 3 && s.KW == 3 && s.stride == 1 && (s.C == 1 || s.C % 4 == 0) &&
-         s.OH() % 2 == 0 && s.OW() % 2 == 0;
+  return s.stride == 1 && s.OH() % 2 == 0 && s.OW() % 2 == 0;
 }
+
+namespace {
+// The pooled gradients' kernels: the 3x3 ones for the shapes they take (the seed's
+// convs: their bits are the seed's), the general ones for any other kernel and C.
+bool pooled_3x3(const ConvShape& s) { return s.KH == 3 && s.KW == 3 && (s.C == 1 || s.C % 4 == 0); }
+// Floats per kernel row of dw and w, channels last ([OC, KH, ldw]).
+int pooled_ldw(const ConvShape& s) { return pooled_3x3(s) ? 3 * s.C : (s.KW * s.C + 3) / 4 * 4; }
+size_t pooled_scratch(const ConvShape& s) {
+  return 2 * (conv_s1_pad_size(s) + (size_t)s.OC * s.KH * pooled_ldw(s));
+}
+}  // namespace
 
 size_t conv_s1_backward_scratch(const ConvShape& s) {
   const int Wp = conv_s1_row(s), P = s.OH() * Wp, plane = P + 2 * s1_margin(s);
   const bool wino = conv_winograd_applies(s);
-  return (size_t)(wino ? kWinoGroup : 1) * s.OC * plane  // dout between margins
+  return (size_t)(wino ? wino_group(s.H / 2 * (s.W / 2)) : 1) * s.OC * plane  // dout between margins
          + (size_t)s.C * s.OC * s.KH * s.KW  // flipped weights
          + (size_t)s.C * s.H * Wp            // input gradient rows (padded columns)
          + (wino ? winograd_scratch(s.OC, s.C, s.H / 2 * (s.W / 2)) : 0)
-         + (conv_pooled_backward_fits(s) ? 2 * (conv_s1_pad_size(s) + (size_t)s.OC * 9 * s.C) : 0)
+         + (conv_pooled_backward_fits(s) ? pooled_scratch(s) : 0)
          + 16 + rows_floats((size_t)std::max(s.K(), s.OC * s.KH * s.KW));  // row-pointer table
 }
 
@@ -295,7 +358,7 @@ void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, flo
   const int KT = s.OC * s.KH * s.KW;  // taps of the full convolution
   const size_t ps = conv_s1_pad_size(s), osz = (size_t)s.OC * P, isz = (size_t)s.C * s.H * s.W;
   const bool wino = conv_winograd_applies(s);
-  const int nz = wino ? kWinoGroup : 1;  // images of dout held between margins at once
+  const int nz = wino ? wino_group(s.H / 2 * (s.W / 2)) : 1;  // images of dout between margins at once
   // Scratch: dout between margins, flipped weights, gradient rows, Winograd, pooled.
   float* doutz = scratch;
   float* wflip = doutz + (size_t)nz * s.OC * zplane;
@@ -305,46 +368,70 @@ void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, flo
   float* padh = wsc + (wino ? winograd_scratch(s.OC, s.C, s.H / 2 * (s.W / 2)) : 0);
   float* dinh = padh + conv_s1_pad_size(s);
   float* dwh = dinh + conv_s1_pad_size(s);
-  float* wh = dwh + (size_t)s.OC * 9 * s.C;
-  const float** rows = rows_at(padh + (conv_pooled_backward_fits(s) ? 2 * (ps + (size_t)s.OC * 9 * s.C) : 0));
+  const int ldw = pooled_ldw(s);
+  float* wh = dwh + (size_t)s.OC * s.KH * ldw;
+  const float** rows = rows_at(padh + (conv_pooled_backward_fits(s) ? pooled_scratch(s) : 0));
 
   // From the pooled gradient (the model's conv2): only each window's maximum carries
   // gradient, so all three gradients come from those positions; dout is not read.
   if (pooled && conv_pooled_backward_fits(s)) {
     const int PH = s.OH() / 2, PW = s.OW() / 2;
-    const size_t plane = ps / s.C, pg = (size_t)s.OC * PH * PW;
-    std::memset(dwh, 0, sizeof(float) * s.OC * 9 * s.C);
+    const size_t plane = ps / s.C, pg = (size_t)s.OC * PH * PW, KK = (size_t)s.KH * s.KW;
+    const bool k3 = pooled_3x3(s);
+    // dw and w as [OC, KH, ldw]: (oc, kh) rows of KW * C floats, channels last.
+    auto at = [&](int oc, int c, int kh, int kw) { return ((size_t)oc * s.KH + kh) * ldw + (size_t)kw * s.C + c; };
+    std::memset(dwh, 0, sizeof(float) * s.OC * s.KH * ldw);
+    std::memset(wh, 0, sizeof(float) * s.OC * s.KH * ldw);
     for (int oc = 0; oc < s.OC; ++oc)
       for (int c = 0; c < s.C; ++c)
-        for (int t = 0; t < 9; ++t) wh[((size_t)oc * 9 + t) * s.C + c] = w[((size_t)oc * s.C + c) * 9 + t];
+        for (int kh = 0; kh < s.KH; ++kh)
+          for (int kw = 0; kw < s.KW; ++kw)
+            wh[at(oc, c, kh, kw)] = w[((size_t)oc * s.C + c) * KK + kh * s.KW + kw];
     for (int n = 0; n < N; ++n) {
       const float* g = pooled->g + n * pg;
       const int32_t* ix = pooled->idx + n * pg;
-      for (int oc = 0; oc < s.OC; ++oc)
-        for (int i = 0; i < PH * PW; ++i)
-          if (ix[(size_t)oc * PH * PW + i] < 4) db[oc] += g[(size_t)oc * PH * PW + i];
+      // db: the gradients of the windows ReLU did not cut, as a select rather than a
+      // branch (ReLU makes it unpredictable); the same additions in the same order.
+      for (int oc = 0; oc < s.OC; ++oc) {
+        const float* go = g + (size_t)oc * PH * PW;
+        const int32_t* io = ix + (size_t)oc * PH * PW;
+        float acc = db[oc];
+        for (int i = 0; i < PH * PW; ++i) {
+          const float sum = acc + go[i];
+          acc = io[i] < 4 ? sum : acc;
+        }
+        db[oc] = acc;
+      }
       // Channels last (with one channel, the padded plane already is).
       const float* in = pad + n * ps;
       if (s.C > 1) transpose_f32(padh, s.C, in, (int)plane, s.C, (int)plane), in = padh;
-      conv3x3_wgrad_pooled_f32(dwh, in, Wp, s.C, g, ix, s.OC, PH, PW);
+      if (k3) conv3x3_wgrad_pooled_f32(dwh, in, Wp, s.C, g, ix, s.OC, PH, PW);
+      else conv_wgrad_pooled_f32(dwh, ldw, in, Wp, s.C, s.KH, s.KW, g, ix, s.OC, PH, PW);
       if (!dinp) continue;
       std::memset(dinh, 0, sizeof(float) * plane * s.C);
-      conv3x3_dgrad_pooled_f32(dinh, Wp, s.C, wh, g, ix, s.OC, PH, PW);
+      if (k3) conv3x3_dgrad_pooled_f32(dinh, Wp, s.C, wh, g, ix, s.OC, PH, PW);
+      else conv_dgrad_pooled_f32(dinh, Wp, s.C, s.KH, s.KW, wh, ldw, g, ix, s.OC, PH, PW);
       for (int y = 0; y < s.H; ++y)  // interior, channels first
         transpose_f32(dinp + n * isz + (size_t)y * s.W, s.H * s.W,
                       dinh + ((size_t)(y + s.pad) * Wp + s.pad) * s.C, s.C, s.W, s.C);
     }
     for (int oc = 0; oc < s.OC; ++oc)
       for (int c = 0; c < s.C; ++c)
-        for (int t = 0; t < 9; ++t) dw[((size_t)oc * s.C + c) * 9 + t] += dwh[((size_t)oc * 9 + t) * s.C + c];
+        for (int kh = 0; kh < s.KH; ++kh)
+          for (int kw = 0; kw < s.KW; ++kw)
+            dw[((size_t)oc * s.C + c) * KK + kh * s.KW + kw] += dwh[at(oc, c, kh, kw)];
     return;
   }
-  for (int n = 0; n < N; ++n) {
-    const float* d = dout + n * osz;
-    // db and dw: junk columns of dout are zero, so they contribute nothing.
-    for (int oc = 0; oc < s.OC; ++oc) db[oc] += sum_f32(d + (size_t)oc * P, P);
-    tap_rows(rows, pad + n * ps, s);
-    gemm_nt_rows_f32(s.OC, K, P, d, P, rows, dw, K, /*acc=*/true);
+  // db and dw: junk columns of dout are zero, so they contribute nothing.
+  for (int n = 0; n < N; ++n)
+    for (int oc = 0; oc < s.OC; ++oc) db[oc] += sum_f32(dout + n * osz + (size_t)oc * P, P);
+  if (wino) {
+    winograd_wgrad(dw, pad, dout, N, s, wsc);  // wsc is free until the input gradient
+  } else {
+    for (int n = 0; n < N; ++n) {
+      tap_rows(rows, pad + n * ps, s);
+      gemm_nt_rows_f32(s.OC, K, P, dout + n * osz, P, rows, dw, K, /*acc=*/true);
+    }
   }
   if (!dinp) return;
 
@@ -362,8 +449,9 @@ void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, flo
     // dinp = dout (padded by 1: read from the zero margins and the zero junk columns)
     // correlated with the rotated kernels.
     winograd_weights(wsc, w, s.C, s.OC, /*adjoint=*/true);
-    for (int n0 = 0; n0 < N; n0 += kWinoGroup) {
-      const int G = std::min(kWinoGroup, N - n0);
+    const int GW = nz;
+    for (int n0 = 0; n0 < N; n0 += GW) {
+      const int G = std::min(GW, N - n0);
       for (int g = 0; g < G; ++g) place(g, n0 + g);
       winograd_conv(dinp + n0 * isz, s.W, (size_t)s.H * s.W, isz, doutz + margin - Wp - 1, Wp,
                     zplane, (size_t)s.OC * zplane, G, wsc, nullptr, s.OC, s.C, s.H / 2, s.W / 2,

@@ -76,9 +76,9 @@ void conv2d_s1_relu_pool_forward(float* pooled, int32_t* idx, float* pad, float*
 size_t conv_s1_backward_scratch(const ConvShape& s);
 // `pooled` (optional): when the conv's output went through relu_maxpool2x2, the pooled
 // gradient g [N, OC, OH/2, OW/2] and the windows' indices. Where
-// conv_pooled_backward_fits (3x3, C % 4 == 0, even output), all three gradients then
-// come from the windows' maxima only (conv3x3_{w,d}grad_pooled_f32: 3/4 of dout is
-// zero) and dout is not read (may be null): the pool's backward is folded in.
+// conv_pooled_backward_fits (stride 1, even output), all three gradients then come
+// from the windows' maxima only (conv{3x3,}_{w,d}grad_pooled_f32: 3/4 of dout is zero)
+// and dout is not read (may be null): the pool's backward is folded in.
 struct PooledGrad {
   const float* g;
   const int32_t* idx;

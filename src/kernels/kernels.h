@@ -1,8 +1,12 @@
 // SIMD kernels of wasm-trainer: plain declarations, no SIMD types leak out.
 //
 // The implementations (kernels.cc) use Google Highway with static dispatch:
-// the target is fixed by the compiler flags (-msimd128 -> WASM, 4 f32 lanes;
-// natively -march=haswell -> AVX2, 8 lanes). Every kernel is pure: no
+// the target is fixed by the compiler flags (-msimd128 -> WASM, 4 f32 lanes, no
+// FMA; natively -mavx2 -mfma -mbmi -mbmi2 -mf16c -mpclmul -maes, what Highway 1.0.3
+// needs for its AVX2 target, as -march=haswell gives -> AVX2, 8 lanes, FMA; without
+// all of them Highway silently stays at SSSE3). The native tests run twice: at AVX2
+// and at SSE4 (4 lanes, no FMA, wasm's bits), each checking simd_lanes_f32()
+// (CMakeLists.txt, wt_tests and wt_tests_w4). Every kernel is pure: no
 // allocation, no threads; matrices are row-major with explicit leading
 // dimensions. `acc` = false overwrites C, true adds to it (the llm.c convention
 // that backward passes accumulate).
@@ -60,6 +64,13 @@ void winograd_input_f32(float* V, int ldt, const float* in, int in_ld, size_t in
 void winograd_output_f32(float* out, int out_ld, size_t out_plane, const float* M, int ldt,
                          const float* bias, int OC, int TH, int TW);
 
+// The adjoint of winograd_output_f32's transform, for the weight gradient: with dY the
+// 2x2 tile of dout at rows 2ty, 2ty+1, columns 2tx, 2tx+1 of plane oc (row stride out_ld,
+// plane stride out_plane), dM[xi, oc, t] = (A dY A^T)[xi] at dM[(xi * OC + oc) * ldt + t].
+// Then dU[xi] = sum over tiles of dM[xi] V[xi]^T, and dw = G^T dU G.
+void winograd_output_grad_f32(float* dM, int ldt, const float* dout, int out_ld, size_t out_plane,
+                              int OC, int TH, int TW);
+
 // Weight gradient of a 3x3 stride-1 convolution whose output went through the fused
 // ReLU + 2x2 max-pool (relu_maxpool2x2_*): only each window's maximum carries
 // gradient, so over the PH x PW windows of plane oc with idx < 4 (4: cut by ReLU),
@@ -77,6 +88,19 @@ void conv3x3_wgrad_pooled_f32(float* dw, const float* in, int ld, int C, const f
 // into the padded input gradient, channels last (its pad positions collect junk).
 void conv3x3_dgrad_pooled_f32(float* din, int ld, int C, const float* w, const float* g,
                               const int32_t* idx, int OC, int PH, int PW);
+
+// The same two gradients for any KH x KW kernel and any C (the 3x3 kernels above keep
+// the seed's bits; these vectorize along a kernel row's KW * C neighbouring floats,
+// channels last, in any order of summation). Rows of the weights are ldw floats
+// apart, ldw >= KW * C rounded up to 4 (ldw % 4 == 0):
+//   dw[oc, kh, kw * C + c] += g * in[(p + kh * ld + kw) * C + c]
+// (dw's lanes KW * C..ldw-1 collect junk), and
+//   din[(p + kh * ld + kw) * C + c] += g * w[oc, kh, kw * C + c]
+// (only those positions are written). `in` must be readable 3 floats past the last tap.
+void conv_wgrad_pooled_f32(float* dw, int ldw, const float* in, int ld, int C, int KH, int KW,
+                           const float* g, const int32_t* idx, int OC, int PH, int PW);
+void conv_dgrad_pooled_f32(float* din, int ld, int C, int KH, int KW, const float* w, int ldw,
+                           const float* g, const int32_t* idx, int OC, int PH, int PW);
 
 // winograd_output_f32 followed by relu_maxpool2x2_forward_f32, without writing the
 // convolution's output: a 2x2 tile is a pooling window. pooled and idx are

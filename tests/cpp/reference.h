@@ -339,6 +339,172 @@ inline CnnSpec seed_cnn() {
   return m;
 }
 
+// ---------------------------------------------------------------------- kernels
+// Plain loops for the SIMD kernels of src/kernels/kernels.h whose contract is not a
+// whole layer (the layers above cover the rest): straight from the formulas in
+// kernels.h, in double. `mag` (if non-null) receives, per output element, the sum of
+// the absolute values of every term that went into it (the starting value included),
+// the scale of its float rounding error.
+
+// C[M,N] = c0 + A[M,K] * B, with B's row k at brow[k] (gemm_nn_rows_f32); c0 may be null.
+inline void gemm_nn_rows(double* C, double* mag, const float* c0, int M, int N, int K,
+                         const float* A, int lda, const float* const* brow) {
+  for (int i = 0; i < M; ++i)
+    for (int j = 0; j < N; ++j) {
+      double s = c0 ? c0[(size_t)i * N + j] : 0.0, m = std::fabs(s);
+      for (int k = 0; k < K; ++k) {
+        const double t = (double)A[(size_t)i * lda + k] * brow[k][j];
+        s += t, m += std::fabs(t);
+      }
+      C[(size_t)i * N + j] = s;
+      if (mag) mag[(size_t)i * N + j] = m;
+    }
+}
+
+// C[M,N] = c0 + A[M,K] * B^T, with B's row n ([N,K]) at brow[n] (gemm_nt_rows_f32).
+inline void gemm_nt_rows(double* C, double* mag, const float* c0, int M, int N, int K,
+                         const float* A, int lda, const float* const* brow) {
+  for (int i = 0; i < M; ++i)
+    for (int j = 0; j < N; ++j) {
+      double s = c0 ? c0[(size_t)i * N + j] : 0.0, m = std::fabs(s);
+      for (int k = 0; k < K; ++k) {
+        const double t = (double)A[(size_t)i * lda + k] * brow[j][k];
+        s += t, m += std::fabs(t);
+      }
+      C[(size_t)i * N + j] = s;
+      if (mag) mag[(size_t)i * N + j] = m;
+    }
+}
+
+// The position, in units of `ld`-long rows, of window w's maximum (idx 0..3) over
+// PH x PW windows of 2x2 (kernels.h: p = (2 py + idx / 2) * ld + 2 px + idx % 2).
+inline size_t pooled_max_pos(int w, int k, int PW, int ld) {
+  const int py = w / PW, px = w % PW;
+  return (size_t)(2 * py + k / 2) * ld + 2 * px + k % 2;
+}
+
+// conv3x3_wgrad_pooled_f32: dw[oc, kh * 3 + kw, c] (dw[(oc * 9 + t) * C + c]) starts at
+// dw0 and gets g * in[(p + kh * ld + kw) * C + c] for every window with idx < 4.
+inline void conv3x3_wgrad_pooled(double* dw, double* mag, const float* dw0, const float* in,
+                                 int ld, int C, const float* g, const int32_t* idx, int OC,
+                                 int PH, int PW) {
+  const size_t n = (size_t)OC * 9 * C;
+  for (size_t i = 0; i < n; ++i) dw[i] = dw0[i], mag[i] = std::fabs(dw0[i]);
+  for (int oc = 0; oc < OC; ++oc)
+    for (int w = 0; w < PH * PW; ++w) {
+      const int k = idx[(size_t)oc * PH * PW + w];
+      if (k > 3) continue;  // ReLU cut the window: no gradient
+      const size_t p = pooled_max_pos(w, k, PW, ld);
+      const double gv = g[(size_t)oc * PH * PW + w];
+      for (int kh = 0; kh < 3; ++kh)
+        for (int kw = 0; kw < 3; ++kw)
+          for (int c = 0; c < C; ++c) {
+            const double t = gv * in[(p + (size_t)kh * ld + kw) * C + c];
+            const size_t o = ((size_t)oc * 9 + kh * 3 + kw) * C + c;
+            dw[o] += t, mag[o] += std::fabs(t);
+          }
+    }
+}
+
+// conv3x3_dgrad_pooled_f32: din (n_din floats, channels last, rows of ld positions)
+// starts at din0 and gets g * w[(oc * 9 + kh * 3 + kw) * C + c] at
+// (p + kh * ld + kw) * C + c for every window with idx < 4. terms[i] counts the
+// products added to element i (its rounding error grows with it).
+inline void conv3x3_dgrad_pooled(double* din, double* mag, int* terms, const float* din0,
+                                 size_t n_din, int ld, int C, const float* w, const float* g,
+                                 const int32_t* idx, int OC, int PH, int PW) {
+  for (size_t i = 0; i < n_din; ++i) din[i] = din0[i], mag[i] = std::fabs(din0[i]), terms[i] = 0;
+  for (int oc = 0; oc < OC; ++oc)
+    for (int wi = 0; wi < PH * PW; ++wi) {
+      const int k = idx[(size_t)oc * PH * PW + wi];
+      if (k > 3) continue;
+      const size_t p = pooled_max_pos(wi, k, PW, ld);
+      const double gv = g[(size_t)oc * PH * PW + wi];
+      for (int kh = 0; kh < 3; ++kh)
+        for (int kw = 0; kw < 3; ++kw)
+          for (int c = 0; c < C; ++c) {
+            const double t = gv * w[((size_t)oc * 9 + kh * 3 + kw) * C + c];
+            const size_t o = (p + (size_t)kh * ld + kw) * C + c;
+            din[o] += t, mag[o] += std::fabs(t), ++terms[o];
+          }
+    }
+}
+
+// The same two gradients for a KH x KW kernel (conv_wgrad_pooled_f32 and
+// conv_dgrad_pooled_f32): weights as [OC, KH, ldw] with row kh holding KW * C taps
+// (kw * C + c); the 3x3 kernels' layout is ldw = 3 C.
+inline void conv_wgrad_pooled(double* dw, double* mag, const float* dw0, int ldw, const float* in,
+                              int ld, int C, int KH, int KW, const float* g, const int32_t* idx,
+                              int OC, int PH, int PW) {
+  const size_t n = (size_t)OC * KH * ldw;
+  for (size_t i = 0; i < n; ++i) dw[i] = dw0[i], mag[i] = std::fabs(dw0[i]);
+  for (int oc = 0; oc < OC; ++oc)
+    for (int w = 0; w < PH * PW; ++w) {
+      const int k = idx[(size_t)oc * PH * PW + w];
+      if (k > 3) continue;
+      const size_t p = pooled_max_pos(w, k, PW, ld);
+      const double gv = g[(size_t)oc * PH * PW + w];
+      for (int kh = 0; kh < KH; ++kh)
+        for (int kw = 0; kw < KW; ++kw)
+          for (int c = 0; c < C; ++c) {
+            const double t = gv * in[(p + (size_t)kh * ld + kw) * C + c];
+            const size_t o = ((size_t)oc * KH + kh) * ldw + (size_t)kw * C + c;
+            dw[o] += t, mag[o] += std::fabs(t);
+          }
+    }
+}
+inline void conv_dgrad_pooled(double* din, double* mag, int* terms, const float* din0, size_t n_din,
+                              int ld, int C, int KH, int KW, const float* w, int ldw, const float* g,
+                              const int32_t* idx, int OC, int PH, int PW) {
+  for (size_t i = 0; i < n_din; ++i) din[i] = din0[i], mag[i] = std::fabs(din0[i]), terms[i] = 0;
+  for (int oc = 0; oc < OC; ++oc)
+    for (int wi = 0; wi < PH * PW; ++wi) {
+      const int k = idx[(size_t)oc * PH * PW + wi];
+      if (k > 3) continue;
+      const size_t p = pooled_max_pos(wi, k, PW, ld);
+      const double gv = g[(size_t)oc * PH * PW + wi];
+      for (int kh = 0; kh < KH; ++kh)
+        for (int kw = 0; kw < KW; ++kw)
+          for (int c = 0; c < C; ++c) {
+            const double t = gv * w[((size_t)oc * KH + kh) * ldw + (size_t)kw * C + c];
+            const size_t o = (p + (size_t)kh * ld + kw) * C + c;
+            din[o] += t, mag[o] += std::fabs(t), ++terms[o];
+          }
+    }
+}
+
+// Winograd F(2x2, 3x3) output of one tile: y[i][j] = (A^T m A)[i, j] + bias with
+// m[xi] = M[(xi * OC + oc) * ldt + t]; mag[i][j] = sum of |terms|.
+inline void winograd_output_tile(double y[2][2], double ymag[2][2], const float* M, int ldt,
+                                 const float* bias, int OC, int oc, int t) {
+  static const double AT[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 2; ++j) {
+      double s = bias ? bias[oc] : 0.0, m = std::fabs(s);
+      for (int a = 0; a < 4; ++a)
+        for (int b = 0; b < 4; ++b) {
+          if (AT[i][a] == 0 || AT[j][b] == 0) continue;  // not a term (0 * NaN would be one)
+          const double term = AT[i][a] * AT[j][b] * M[((size_t)(4 * a + b) * OC + oc) * ldt + t];
+          s += term, m += std::fabs(term);
+        }
+      y[i][j] = s, ymag[i][j] = m;
+    }
+}
+
+// ReLU then PyTorch's 2x2 max-pool over one window v[0..3] (scan order): a later value
+// replaces the maximum when greater or NaN (PyTorch's CPU max_pool2d: `val > maxval ||
+// isnan(val)`, so the last NaN wins); the index is that of the first maximum, or 4
+// when the maximum is <= 0 (ReLU cut it).
+inline int relu_pool_window(const double v[4], double* out) {
+  double m = v[0];
+  int i = 0;
+  for (int k = 1; k < 4; ++k)
+    if (v[k] > m || std::isnan(v[k])) m = v[k], i = k;
+  const bool keep = m > 0 || std::isnan(m);
+  *out = keep ? m : 0.0;
+  return keep ? i : 4;
+}
+
 // --------------------------------------------------------------------- comparing
 
 inline double max_abs(const double* v, size_t n) {

@@ -14,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include "kernel_build.h"
 #include "kernels/kernels.h"
 #include "reference.h"
 
@@ -22,8 +23,19 @@ namespace {
 const float kNaN = std::numeric_limits<float>::quiet_NaN();
 constexpr double kEpsF = 1.1920928955078125e-7;  // FLT_EPSILON
 
-enum class Op { NN, TN, NT };
-const char* op_name(Op op) { return op == Op::NN ? "gemm_nn" : op == Op::TN ? "gemm_tn" : "gemm_nt"; }
+// NN_ROWS / NT_ROWS: gemm_nn_rows_f32 / gemm_nt_rows_f32, B given as a table of row
+// pointers (the shifted GEMM's rows: overlapping windows of one padded image).
+enum class Op { NN, TN, NT, NN_ROWS, NT_ROWS };
+const char* op_name(Op op) {
+  switch (op) {
+    case Op::NN: return "gemm_nn";
+    case Op::TN: return "gemm_tn";
+    case Op::NT: return "gemm_nt";
+    case Op::NN_ROWS: return "gemm_nn_rows";
+    case Op::NT_ROWS: return "gemm_nt_rows";
+  }
+  return "?";
+}
 
 // A matrix of `rows` x `cols` stored with leading dimension ld >= cols, in a
 // buffer that starts `offset` floats past an allocation; everything outside the
@@ -46,13 +58,32 @@ struct Mat {
 // Tolerance: (K + 2) * eps * (sum_k |a_ik b_kj| + |c_ij|) -- the standard bound
 // for a recursive float sum of K products, with or without FMA.
 void check_gemm(Op op, int M, int N, int K, bool acc, int pad, int off, ref::Rng& rng) {
-  // Storage shapes: NN A[M,K] B[K,N]; TN A[K,M] B[K,N]; NT A[M,K] B[N,K].
-  const bool ta = op == Op::TN, tb = op == Op::NT;
+  // Storage shapes: NN A[M,K] B[K,N]; TN A[K,M] B[K,N]; NT A[M,K] B[N,K]; the rows
+  // variants take B's rows (K of N floats, or N of K) from a table.
+  const bool ta = op == Op::TN, tb = op == Op::NT || op == Op::NT_ROWS;
+  const bool rows = op == Op::NN_ROWS || op == Op::NT_ROWS;
   Mat A(ta ? K : M, ta ? M : K, pad, off);
   Mat B(tb ? N : K, tb ? K : N, pad + 1, off);
   Mat C(M, N, pad + 2, off);
   A.randomize(rng);
   B.randomize(rng);
+  // The table: each row a window of `len` floats starting anywhere in one pool of
+  // random floats (rows overlap, repeat, and are misaligned), the last row ending at
+  // the pool's end, NaN after it (a read past a row's end shows).
+  const int nrows = tb ? N : K, len = tb ? K : N;
+  std::vector<float> pool;
+  std::vector<const float*> table;
+  if (rows) {
+    const int span = len + 2 * nrows + 3;
+    pool.assign((size_t)span + 8, kNaN);
+    for (int i = 0; i < span; ++i) pool[i] = rng.uniform(-1.f, 1.f);
+    for (int r = 0; r < nrows; ++r)
+      table.push_back(pool.data() + (r == nrows - 1 ? span - len : rng.below((uint32_t)(span - len + 1))));
+  }
+  auto bval = [&](int k, int j) -> double {  // B[k, j] (NN, TN) or B[j, k] (NT)
+    if (rows) return tb ? table[j][k] : table[k][j];
+    return tb ? B.at(j, k) : B.at(k, j);
+  };
   std::vector<float> c0((size_t)M * N);
   for (int i = 0; i < M; ++i)
     for (int j = 0; j < N; ++j) {
@@ -65,6 +96,8 @@ void check_gemm(Op op, int M, int N, int K, bool acc, int pad, int off, ref::Rng
     case Op::NN: wt::gemm_nn_f32(M, N, K, A.p(), A.ld, B.p(), B.ld, C.p(), C.ld, acc); break;
     case Op::TN: wt::gemm_tn_f32(M, N, K, A.p(), A.ld, B.p(), B.ld, C.p(), C.ld, acc); break;
     case Op::NT: wt::gemm_nt_f32(M, N, K, A.p(), A.ld, B.p(), B.ld, C.p(), C.ld, acc); break;
+    case Op::NN_ROWS: wt::gemm_nn_rows_f32(M, N, K, A.p(), A.ld, table.data(), C.p(), C.ld, acc); break;
+    case Op::NT_ROWS: wt::gemm_nt_rows_f32(M, N, K, A.p(), A.ld, table.data(), C.p(), C.ld, acc); break;
   }
   std::ostringstream dims;
   dims << op_name(op) << " M=" << M << " N=" << N << " K=" << K << " acc=" << acc
@@ -76,7 +109,7 @@ void check_gemm(Op op, int M, int N, int K, bool acc, int pad, int off, ref::Rng
       double mag = std::fabs(want);
       for (int k = 0; k < K; ++k) {
         const double a = ta ? A.at(k, i) : A.at(i, k);
-        const double b = tb ? B.at(j, k) : B.at(k, j);
+        const double b = bval(k, j);
         want += a * b;
         mag += std::fabs(a * b);
       }
@@ -150,7 +183,8 @@ TEST_P(GemmTest, LargeSizesPaddedMisaligned) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Kernels, GemmTest, ::testing::Values(Op::NN, Op::TN, Op::NT),
+INSTANTIATE_TEST_SUITE_P(Kernels, GemmTest,
+                         ::testing::Values(Op::NN, Op::TN, Op::NT, Op::NN_ROWS, Op::NT_ROWS),
                          [](const ::testing::TestParamInfo<Op>& i) {
                            return std::string(op_name(i.param));
                          });
@@ -190,14 +224,18 @@ TEST(Kernels, SoftmaxRowsVsDouble) {
 
 // Winograd F(2x2, 3x3) transforms against their matrix definitions in double:
 // V = B^T d B per 4x4 patch, y = A^T m A + bias per tile; tile rows of 4, 5, 7, 9
-// (the last group of 4 overlaps), V/M rows wider than the tiles (ldt > T).
+// (the last group of 4 overlaps), V/M rows wider than the tiles (ldt > T), 1, 3 or 4
+// channels, bias or none (C = 1 runs without). Tolerance: a float sum of n terms in
+// any order is within (n - 1) eps of the sum of their magnitudes: V sums 4 of the
+// patch (3 eps), y sums 9 of M and the bias (9 eps).
 TEST(Kernels, WinogradTransformsVsMatrices) {
   const double BT[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
   const double AT[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
   ref::Rng rng(12);
+  for (int C : {3, 1, 4})
   for (int TW : {4, 5, 7, 9})
     for (int TH : {1, 3}) {
-      const int C = 3, T = TH * TW, ldt = T + 5;
+      const int T = TH * TW, ldt = T + 5;
       // Input: C planes of (2 TH + 2) x (2 TW + 2), rows padded to in_ld.
       const int in_ld = 2 * TW + 3, rows = 2 * TH + 2;
       const size_t plane = (size_t)rows * in_ld + 1;
@@ -210,13 +248,16 @@ TEST(Kernels, WinogradTransformsVsMatrices) {
           for (int tx = 0; tx < TW; ++tx)
             for (int a = 0; a < 4; ++a)
               for (int b = 0; b < 4; ++b) {
-                double want = 0;
+                double want = 0, mag = 0;
                 for (int i = 0; i < 4; ++i)
-                  for (int j = 0; j < 4; ++j)
-                    want += BT[a][i] * in[c * plane + (size_t)(2 * ty + i) * in_ld + 2 * tx + j] * BT[b][j];
+                  for (int j = 0; j < 4; ++j) {
+                    const double term = BT[a][i] * in[c * plane + (size_t)(2 * ty + i) * in_ld + 2 * tx + j] * BT[b][j];
+                    want += term, mag += std::fabs(term);
+                  }
                 const float got = V[((size_t)(4 * a + b) * C + c) * ldt + ty * TW + tx];
-                ASSERT_NEAR(got, want, 1e-6) << "input transform TW=" << TW << " TH=" << TH << " c=" << c
-                                             << " tile (" << ty << "," << tx << ") xi=" << 4 * a + b;
+                ASSERT_NEAR(got, want, 3 * kEpsF * mag + 1e-37)
+                    << "input transform C=" << C << " TW=" << TW << " TH=" << TH << " c=" << c
+                    << " tile (" << ty << "," << tx << ") xi=" << 4 * a + b;
               }
       for (size_t i = 0; i < V.size(); ++i)
         if (i % ldt >= (size_t)T) {
@@ -228,7 +269,8 @@ TEST(Kernels, WinogradTransformsVsMatrices) {
       const size_t oplane = (size_t)2 * TH * out_ld + 3;
       std::vector<float> M((size_t)16 * OC * ldt), bias = {0.25f, -0.5f}, out(OC * oplane, kNaN);
       for (float& v : M) v = rng.uniform(-1.f, 1.f);
-      wt::winograd_output_f32(out.data(), out_ld, oplane, M.data(), ldt, bias.data(), OC, TH, TW);
+      const float* b = C == 1 ? nullptr : bias.data();
+      wt::winograd_output_f32(out.data(), out_ld, oplane, M.data(), ldt, b, OC, TH, TW);
       for (int oc = 0; oc < OC; ++oc)
         for (int y = 0; y < 2 * TH; ++y)
           for (int x = 0; x < out_ld; ++x) {
@@ -238,11 +280,15 @@ TEST(Kernels, WinogradTransformsVsMatrices) {
               continue;
             }
             const int t = (y / 2) * TW + x / 2, i = y % 2, j = x % 2;
-            double want = bias[oc];
+            double want = b ? b[oc] : 0.0, mag = std::fabs(want);
             for (int a = 0; a < 4; ++a)
-              for (int b = 0; b < 4; ++b) want += AT[i][a] * M[((size_t)(4 * a + b) * OC + oc) * ldt + t] * AT[j][b];
-            ASSERT_NEAR(got, want, 1e-5) << "output transform TW=" << TW << " TH=" << TH << " oc=" << oc
-                                         << " at (" << y << "," << x << ")";
+              for (int bb = 0; bb < 4; ++bb) {
+                const double term = AT[i][a] * M[((size_t)(4 * a + bb) * OC + oc) * ldt + t] * AT[j][bb];
+                want += term, mag += std::fabs(term);
+              }
+            ASSERT_NEAR(got, want, 9 * kEpsF * mag + 1e-37)
+                << "output transform C=" << C << (b ? "" : " (no bias)") << " TW=" << TW << " TH=" << TH
+                << " oc=" << oc << " at (" << y << "," << x << ")";
           }
     }
 }
@@ -525,6 +571,355 @@ TEST(Kernels, SumF32) {
     for (size_t i = 1; i <= n; ++i) want += x[i], mag += std::fabs(x[i]);
     const float got = wt::sum_f32(x.data() + 1, n);
     EXPECT_NEAR(got, want, (n + 2) * kEpsF * mag + 1e-30) << "sum_f32 n=" << n << " (misaligned)";
+  }
+}
+}  // namespace
+
+namespace {
+// ------------------------------------------------------------ the build's width
+// The native suite is built twice (CMakeLists.txt): wt_tests at AVX2 (WT_TEST_LANES=8,
+// WT_TEST_FMA=1) and wt_tests_w4 at SSE4 (4, 0; wasm's width and rounding). If the
+// flags ever leave Highway on another target (as -mavx2 -mfma alone did: SSSE3), every
+// test of the binary fails in the global set-up, not only this file's.
+class LaneCountEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+#if defined(WT_TEST_LANES) && defined(WT_TEST_FMA)
+    ASSERT_EQ(wt::simd_lanes_f32(), WT_TEST_LANES)
+        << "the kernels run at the wrong width: this test binary claims " << WT_TEST_LANES
+        << " f32 lanes (check the SIMD flags in CMakeLists.txt against hwy/detect_targets.h)";
+    ASSERT_EQ(kernel_build::kernels_use_fma(), WT_TEST_FMA != 0)
+        << "the kernels' multiply-adds are " << (WT_TEST_FMA ? "not " : "") << "fused, unlike the claim";
+#endif
+  }
+};
+const auto* const kLaneEnv = ::testing::AddGlobalTestEnvironment(new LaneCountEnvironment);
+
+TEST(Kernels, LaneCountAndFmaAreWhatTheBuildClaims) {
+  std::printf("  kernels: %d f32 lanes, %s\n", wt::simd_lanes_f32(),
+              kernel_build::kernels_use_fma() ? "fused multiply-add" : "mul + add");
+#if defined(WT_TEST_LANES) && defined(WT_TEST_FMA)
+  EXPECT_EQ(wt::simd_lanes_f32(), WT_TEST_LANES);
+  EXPECT_EQ(kernel_build::kernels_use_fma(), WT_TEST_FMA != 0);
+#else
+  GTEST_SKIP() << "this build (e.g. the sanitizers' tests/fuzz) claims no lane count";
+#endif
+}
+
+// ------------------------------------------------------- pooled conv gradients
+// The pooled backward of a 3x3 conv + ReLU + 2x2 max-pool (kernels.h), against the
+// formulas in double (reference.h). Channels C = 1 (its own code path, reading one
+// float past a kernel row) and multiples of 4; PH x PW from a single window to 7 x 7
+// and odd shapes; rows of ld = 2 PW + 2 (the padded width) and wider. Everything the
+// kernels must not read is NaN: the columns past 2 PW + 1, the slack after the plane
+// (C = 1's fourth lane reads it and must drop it). idx is 0..3 or 4 (cut by ReLU), one
+// plane entirely cut. Tolerance: a float sum of n terms is within (n + 2) eps of the
+// sum of their magnitudes, with or without FMA.
+struct PooledCase {
+  int C, OC, PH, PW, ld;
+};
+std::vector<PooledCase> pooled_cases() {
+  std::vector<PooledCase> v;
+  const int shapes[][2] = {{1, 1}, {1, 3}, {2, 5}, {7, 7}, {3, 9}, {14, 14}};
+  for (int C : {1, 4, 8, 16})
+    for (int OC : {1, 2, 5})
+      for (const auto& sh : shapes)
+        for (int extra : {0, 3}) {
+          if (C * OC * sh[0] * sh[1] > 8 * 2 * 14 * 14) continue;  // keep the 14 x 14 cases small
+          v.push_back({C, OC, sh[0], sh[1], 2 * sh[1] + 2 + extra});
+        }
+  return v;
+}
+std::string pooled_dims(const PooledCase& p) {
+  std::ostringstream s;
+  s << "C=" << p.C << " OC=" << p.OC << " PH=" << p.PH << " PW=" << p.PW << " ld=" << p.ld;
+  return s.str();
+}
+// The padded input (or its gradient), channels last: rows 0..2 PH + 1, columns
+// 0..2 PW + 1 random, the rest of each row and 4 floats of slack NaN.
+std::vector<float> pooled_plane(const PooledCase& p, ref::Rng& rng) {
+  const size_t n = (size_t)(2 * p.PH + 2) * p.ld * p.C;
+  std::vector<float> v(n + 4, kNaN);
+  for (int y = 0; y < 2 * p.PH + 2; ++y)
+    for (int x = 0; x < 2 * p.PW + 2; ++x)
+      for (int c = 0; c < p.C; ++c) v[((size_t)y * p.ld + x) * p.C + c] = rng.uniform(-1.f, 1.f);
+  return v;
+}
+void pooled_windows(const PooledCase& p, ref::Rng& rng, std::vector<float>* g, std::vector<int32_t>* idx) {
+  const size_t n = (size_t)p.OC * p.PH * p.PW;
+  g->resize(n);
+  idx->resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    (*g)[i] = rng.uniform(-1.f, 1.f);
+    (*idx)[i] = (int32_t)rng.below(5);
+  }
+  if (p.OC > 1)  // the last plane: every window cut by ReLU
+    for (int w = 0; w < p.PH * p.PW; ++w) (*idx)[(size_t)(p.OC - 1) * p.PH * p.PW + w] = 4;
+}
+
+TEST(Kernels, Conv3x3WgradPooledVsScalar) {
+  ref::Rng rng(31);
+  for (const PooledCase& p : pooled_cases()) {
+    const std::vector<float> in = pooled_plane(p, rng);
+    std::vector<float> g;
+    std::vector<int32_t> idx;
+    pooled_windows(p, rng, &g, &idx);
+    const size_t n = (size_t)p.OC * 9 * p.C;
+    std::vector<float> dw(n + 4, kNaN);  // accumulates into dw; NaN past its end
+    for (size_t i = 0; i < n; ++i) dw[i] = rng.uniform(-1.f, 1.f);
+    const std::vector<float> dw0 = dw;
+    wt::conv3x3_wgrad_pooled_f32(dw.data(), in.data(), p.ld, p.C, g.data(), idx.data(), p.OC, p.PH, p.PW);
+    std::vector<double> want(n), mag(n);
+    ref::conv3x3_wgrad_pooled(want.data(), mag.data(), dw0.data(), in.data(), p.ld, p.C, g.data(), idx.data(),
+                              p.OC, p.PH, p.PW);
+    for (size_t i = 0; i < n; ++i) {
+      const double tol = (p.PH * p.PW + 2) * kEpsF * mag[i];
+      ASSERT_TRUE(std::fabs(dw[i] - want[i]) <= tol)
+          << "conv3x3_wgrad_pooled " << pooled_dims(p) << ": dw[oc=" << i / (9 * p.C) << ", tap="
+          << i / p.C % 9 << ", c=" << i % p.C << "] expected " << want[i] << ", got " << dw[i]
+          << " (allowed error " << tol << ")";
+      if (p.OC > 1 && i >= (size_t)(p.OC - 1) * 9 * p.C) {  // the plane ReLU cut: untouched
+        ASSERT_TRUE(same_bits(dw[i], dw0[i])) << "conv3x3_wgrad_pooled " << pooled_dims(p) << ": a cut window contributed";
+      }
+    }
+    for (size_t i = n; i < dw.size(); ++i)
+      ASSERT_TRUE(std::isnan(dw[i])) << "conv3x3_wgrad_pooled " << pooled_dims(p) << ": wrote past dw";
+  }
+}
+
+TEST(Kernels, Conv3x3DgradPooledVsScalar) {
+  ref::Rng rng(32);
+  for (const PooledCase& p : pooled_cases()) {
+    // din accumulates (its pad positions too); the unread columns and slack are NaN
+    // and must stay NaN.
+    std::vector<float> din = pooled_plane(p, rng);
+    const std::vector<float> din0 = din;
+    std::vector<float> w((size_t)p.OC * 9 * p.C + 4, kNaN);
+    for (size_t i = 0; i + 4 < w.size(); ++i) w[i] = rng.uniform(-1.f, 1.f);
+    std::vector<float> g;
+    std::vector<int32_t> idx;
+    pooled_windows(p, rng, &g, &idx);
+    wt::conv3x3_dgrad_pooled_f32(din.data(), p.ld, p.C, w.data(), g.data(), idx.data(), p.OC, p.PH, p.PW);
+    const size_t n = din.size();
+    std::vector<double> want(n), mag(n);
+    std::vector<int> terms(n);
+    ref::conv3x3_dgrad_pooled(want.data(), mag.data(), terms.data(), din0.data(), n, p.ld, p.C, w.data(),
+                              g.data(), idx.data(), p.OC, p.PH, p.PW);
+    for (size_t i = 0; i < n; ++i) {
+      const size_t pos = i / p.C;
+      const std::string where = "din[y=" + std::to_string(pos / p.ld) + ", x=" + std::to_string(pos % p.ld) +
+                                ", c=" + std::to_string(i % p.C) + "]";
+      if (terms[i] == 0) {  // nothing added: unchanged, bit for bit (NaN stays NaN)
+        ASSERT_TRUE(same_bits(din[i], din0[i]))
+            << "conv3x3_dgrad_pooled " << pooled_dims(p) << ": " << where << " changed from " << din0[i]
+            << " to " << din[i] << " though no window reaches it";
+        continue;
+      }
+      const double tol = (terms[i] + 2) * kEpsF * mag[i];
+      ASSERT_TRUE(std::fabs(din[i] - want[i]) <= tol)
+          << "conv3x3_dgrad_pooled " << pooled_dims(p) << ": " << where << " expected " << want[i]
+          << ", got " << din[i] << " (allowed error " << tol << ", " << terms[i] << " products)";
+    }
+  }
+}
+
+// ---------------------------------------------- Winograd output + ReLU + pool
+// winograd_output_relu_pool_f32 against (a) the scalar definition in double: each
+// 2x2 tile's y = A^T M A + bias (reference.h), then ReLU and PyTorch's max-pool rule,
+// and (b) its contract in kernels.h, bit for bit: winograd_output_f32 followed by
+// relu_maxpool2x2_forward_f32. Tile rows of 4 (one group), 5, 7, 9, 14 (overlapping
+// last groups), 1, 2 or 7 of them, bias or none, M rows wider than T (ldt > T).
+// Extra planes make exact ties (a single nonzero M entry at xi = 10 gives
+// y = (m, -m, -m, m): idx 0 if m > 0, else 1; m = 0 or an all-zero M gives y = bias)
+// and NaN (at xi = 0: only y00; xi = 1: y00 and y01; xi = 15: only y11; xi = 5: all).
+// Tolerance of y: a float sum of n = 10 terms (9 of M and the bias) in any order is
+// within (n - 1) eps of the sum of their magnitudes: 10 eps with a margin.
+TEST(Kernels, WinogradOutputReluPoolVsScalar) {
+  ref::Rng rng(33);
+  for (int TW : {4, 5, 7, 9, 14})
+    for (int TH : {1, 2, 7})
+      for (int with_bias = 0; with_bias < 2; ++with_bias) {
+        const int OC = 5, T = TH * TW, ldt = T + 3;
+        // Planes: 0 and 1 random, 2 the xi = 10 ties, 3 all zero (y = bias), 4 random with NaN.
+        std::vector<float> M((size_t)16 * OC * ldt, kNaN), bias(OC);
+        auto m_at = [&](int xi, int oc, int t) -> float& { return M[((size_t)xi * OC + oc) * ldt + t]; };
+        for (int xi = 0; xi < 16; ++xi)
+          for (int oc = 0; oc < OC; ++oc)
+            for (int t = 0; t < T; ++t) {
+              float v = rng.uniform(-1.f, 1.f);
+              if (oc == 2) v = xi != 10 ? 0.f : t % 5 == 4 ? 0.f : rng.uniform(-1.f, 1.f);
+              if (oc == 3) v = 0.f;
+              m_at(xi, oc, t) = v;
+            }
+        const int nan_xi[4] = {0, 1, 15, 5};
+        for (int k = 0; k < 4 && k < T; ++k) m_at(nan_xi[k], 4, (k * 3) % T) = kNaN;
+        for (float& b : bias) b = rng.uniform(-0.5f, 0.5f);
+        bias[2] = 0.f;                    // the tie plane: y = (m, -m, -m, m) exactly
+        bias[3] = with_bias ? 0.25f : 0.f;  // the zero plane: y = bias (kept, idx 0) or 0 (cut)
+        const float* b = with_bias ? bias.data() : nullptr;
+        std::vector<float> pooled((size_t)OC * T + 1, kNaN);
+        std::vector<int32_t> idx((size_t)OC * T + 1, -7);
+        wt::winograd_output_relu_pool_f32(pooled.data(), idx.data(), M.data(), ldt, b, OC, TH, TW);
+        const std::string dims = "TH=" + std::to_string(TH) + " TW=" + std::to_string(TW) +
+                                 (with_bias ? " bias" : " no bias");
+        for (int oc = 0; oc < OC; ++oc)
+          for (int t = 0; t < T; ++t) {
+            double y[2][2], ymag[2][2], out;
+            ref::winograd_output_tile(y, ymag, M.data(), ldt, b, OC, oc, t);
+            const double v[4] = {y[0][0], y[0][1], y[1][0], y[1][1]};
+            double tol[4];
+            for (int k = 0; k < 4; ++k) tol[k] = 10 * kEpsF * ymag[k / 2][k % 2] + 1e-37;
+            const int want = ref::relu_pool_window(v, &out);
+            const float got = pooled[(size_t)oc * T + t];
+            const int gi = idx[(size_t)oc * T + t];
+            std::ostringstream at;
+            at << "winograd_output_relu_pool " << dims << " oc=" << oc << " tile " << t << " (y = " << v[0] << ", "
+               << v[1] << ", " << v[2] << ", " << v[3] << "): got " << got << " idx " << gi << ", expected " << out
+               << " idx " << want;
+            ASSERT_TRUE(gi >= 0 && gi <= 4) << at.str();
+            if (std::isnan(out)) {  // NaN: exactly PyTorch's index, and NaN out
+              ASSERT_TRUE(std::isnan(got) && gi == want) << at.str();
+              continue;
+            }
+            if (oc == 2 || oc == 3) {  // exact ties: the index of the first maximum
+              ASSERT_TRUE(gi == want && same_bits(got, (float)out)) << at.str();
+              continue;
+            }
+            if (gi == 4) {  // cut: every y <= 0 up to rounding, and 0 out
+              ASSERT_TRUE(same_bits(got, 0.f)) << at.str();
+              for (int k = 0; k < 4; ++k) ASSERT_LE(v[k], tol[k]) << at.str();
+              continue;
+            }
+            // Kept: the value at idx, which is a maximum up to rounding and positive.
+            ASSERT_LE(std::fabs(got - v[gi]), tol[gi]) << at.str();
+            ASSERT_GT(got, 0.f) << at.str();
+            for (int k = 0; k < 4; ++k) ASSERT_LE(v[k], v[gi] + tol[k] + tol[gi]) << at.str();
+          }
+        ASSERT_TRUE(std::isnan(pooled.back()) && idx.back() == -7) << "wrote past the end, " << dims;
+
+        // The contract: the unfused pair gives the same bits.
+        const int H = 2 * TH, W = 2 * TW;
+        std::vector<float> conv((size_t)OC * H * W), pooled2((size_t)OC * T);
+        std::vector<int32_t> idx2((size_t)OC * T);
+        wt::winograd_output_f32(conv.data(), W, (size_t)H * W, M.data(), ldt, b, OC, TH, TW);
+        wt::relu_maxpool2x2_forward_f32(pooled2.data(), idx2.data(), conv.data(), OC, H, W);
+        for (size_t i = 0; i < pooled2.size(); ++i)
+          ASSERT_TRUE((same_bits(pooled[i], pooled2[i]) || (std::isnan(pooled[i]) && std::isnan(pooled2[i]))) &&
+                      idx[i] == idx2[i])
+              << "fused and unfused differ, " << dims << " at " << i << ": " << pooled[i] << " idx " << idx[i]
+              << " vs " << pooled2[i] << " idx " << idx2[i];
+      }
+}
+}  // namespace
+
+namespace {
+// The pooled gradients for any KH x KW and any C (conv_wgrad_pooled_f32 /
+// conv_dgrad_pooled_f32) against the same formulas in double. Kernel rows of KW * C
+// floats that 4 divides or not (C = 1, 2, 3, 5, 16; KW = 1, 2, 3, 5), ldw the run
+// rounded up to 4 or wider, input rows ld = 2 PW + KW - 1 (the padded width) or wider.
+// Unread positions of the input are NaN (they may only reach dw's junk lanes
+// KW * C..ldw-1, which are not checked), with the 3 floats of slack the contract asks
+// for; din positions no window reaches must keep their bits. Tolerance as above.
+struct GenPooledCase {
+  int C, KH, KW, OC, PH, PW, ld, ldw;
+};
+std::string gen_dims(const GenPooledCase& p) {
+  std::ostringstream s;
+  s << "C=" << p.C << " KH=" << p.KH << " KW=" << p.KW << " OC=" << p.OC << " PH=" << p.PH << " PW=" << p.PW
+    << " ld=" << p.ld << " ldw=" << p.ldw;
+  return s.str();
+}
+std::vector<GenPooledCase> gen_pooled_cases() {
+  std::vector<GenPooledCase> v;
+  const int kernels[][2] = {{1, 1}, {3, 3}, {5, 5}, {2, 3}, {3, 1}, {1, 2}};
+  const int pools[][2] = {{1, 1}, {2, 5}, {7, 7}, {3, 4}};
+  int i = 0;
+  for (int C : {1, 2, 3, 5, 16})
+    for (const auto& k : kernels)
+      for (const auto& pl : pools) {
+        const int run = k[1] * C, ldw = (run + 3) / 4 * 4 + (i % 3 == 2 ? 4 : 0);
+        const int ld = 2 * pl[1] + k[1] - 1 + (i % 2 ? 3 : 0);
+        const int OC = 1 + i % 3;
+        v.push_back({C, k[0], k[1], OC, pl[0], pl[1], ld, ldw});
+        ++i;
+      }
+  return v;
+}
+// Rows 0..2 PH + KH - 2 of ld positions, columns 0..2 PW + KW - 2 random, the rest NaN.
+std::vector<float> gen_plane(const GenPooledCase& p, ref::Rng& rng) {
+  const int rows = 2 * p.PH + p.KH - 1, cols = 2 * p.PW + p.KW - 1;
+  std::vector<float> v((size_t)rows * p.ld * p.C + 3, kNaN);
+  for (int y = 0; y < rows; ++y)
+    for (int x = 0; x < cols; ++x)
+      for (int c = 0; c < p.C; ++c) v[((size_t)y * p.ld + x) * p.C + c] = rng.uniform(-1.f, 1.f);
+  return v;
+}
+
+TEST(Kernels, ConvWgradPooledAnyKernelVsScalar) {
+  ref::Rng rng(34);
+  for (const GenPooledCase& p : gen_pooled_cases()) {
+    const std::vector<float> in = gen_plane(p, rng);
+    const PooledCase pc{p.C, p.OC, p.PH, p.PW, p.ld};
+    std::vector<float> g;
+    std::vector<int32_t> idx;
+    pooled_windows(pc, rng, &g, &idx);
+    const size_t n = (size_t)p.OC * p.KH * p.ldw;
+    std::vector<float> dw(n + 4, kNaN);
+    for (size_t i = 0; i < n; ++i) dw[i] = rng.uniform(-1.f, 1.f);
+    const std::vector<float> dw0 = dw;
+    wt::conv_wgrad_pooled_f32(dw.data(), p.ldw, in.data(), p.ld, p.C, p.KH, p.KW, g.data(), idx.data(), p.OC,
+                              p.PH, p.PW);
+    std::vector<double> want(n), mag(n);
+    ref::conv_wgrad_pooled(want.data(), mag.data(), dw0.data(), p.ldw, in.data(), p.ld, p.C, p.KH, p.KW, g.data(),
+                           idx.data(), p.OC, p.PH, p.PW);
+    for (size_t i = 0; i < n; ++i) {
+      const int col = (int)(i % p.ldw);
+      if (col >= p.KW * p.C) continue;  // junk lanes
+      const double tol = (p.PH * p.PW + 2) * kEpsF * mag[i];
+      ASSERT_TRUE(std::fabs(dw[i] - want[i]) <= tol)
+          << "conv_wgrad_pooled " << gen_dims(p) << ": dw[oc=" << i / ((size_t)p.KH * p.ldw) << ", kh="
+          << i / p.ldw % p.KH << ", kw=" << col / p.C << ", c=" << col % p.C << "] expected " << want[i]
+          << ", got " << dw[i] << " (allowed error " << tol << ")";
+    }
+    for (size_t i = n; i < dw.size(); ++i)
+      ASSERT_TRUE(std::isnan(dw[i])) << "conv_wgrad_pooled " << gen_dims(p) << ": wrote past dw";
+  }
+}
+
+TEST(Kernels, ConvDgradPooledAnyKernelVsScalar) {
+  ref::Rng rng(35);
+  for (const GenPooledCase& p : gen_pooled_cases()) {
+    std::vector<float> din = gen_plane(p, rng);
+    const std::vector<float> din0 = din;
+    std::vector<float> w((size_t)p.OC * p.KH * p.ldw + 4, kNaN);
+    for (size_t i = 0; i + 4 < w.size(); ++i)
+      if ((int)(i % p.ldw) < p.KW * p.C) w[i] = rng.uniform(-1.f, 1.f);  // junk lanes NaN
+    const PooledCase pc{p.C, p.OC, p.PH, p.PW, p.ld};
+    std::vector<float> g;
+    std::vector<int32_t> idx;
+    pooled_windows(pc, rng, &g, &idx);
+    wt::conv_dgrad_pooled_f32(din.data(), p.ld, p.C, p.KH, p.KW, w.data(), p.ldw, g.data(), idx.data(), p.OC,
+                              p.PH, p.PW);
+    const size_t n = din.size();
+    std::vector<double> want(n), mag(n);
+    std::vector<int> terms(n);
+    ref::conv_dgrad_pooled(want.data(), mag.data(), terms.data(), din0.data(), n, p.ld, p.C, p.KH, p.KW, w.data(),
+                           p.ldw, g.data(), idx.data(), p.OC, p.PH, p.PW);
+    for (size_t i = 0; i < n; ++i) {
+      const size_t pos = i / p.C;
+      const std::string where = "din[y=" + std::to_string(pos / p.ld) + ", x=" + std::to_string(pos % p.ld) +
+                                ", c=" + std::to_string(i % p.C) + "]";
+      if (terms[i] == 0) {
+        ASSERT_TRUE(same_bits(din[i], din0[i]))
+            << "conv_dgrad_pooled " << gen_dims(p) << ": " << where << " changed from " << din0[i] << " to "
+            << din[i] << " though no window reaches it";
+        continue;
+      }
+      const double tol = (terms[i] + 2) * kEpsF * mag[i];
+      ASSERT_TRUE(std::fabs(din[i] - want[i]) <= tol)
+          << "conv_dgrad_pooled " << gen_dims(p) << ": " << where << " expected " << want[i] << ", got " << din[i]
+          << " (allowed error " << tol << ", " << terms[i] << " products)";
+    }
   }
 }
 }  // namespace
