@@ -293,6 +293,60 @@ TEST(Kernels, WinogradTransformsVsMatrices) {
     }
 }
 
+// winograd_output_grad_f32 (the weight gradient's transform of dout) against the
+// matrices, dM[xi = 4a + b] = (A dY A^T)[a, b], and as the adjoint of the output
+// transform: <A^T M A, dY> = <M, A dY A^T> summed over tiles, in double.
+TEST(Kernels, WinogradOutputGradIsTheAdjointOfTheOutputTransform) {
+  const double AT[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
+  ref::Rng rng(13);
+  for (int TW : {4, 5, 7, 9})
+    for (int TH : {1, 2, 3}) {
+      const int OC = 3, T = TH * TW, ldt = T + 3, out_ld = 2 * TW + 1;
+      const size_t oplane = (size_t)2 * TH * out_ld + 2;
+      std::vector<float> dout(OC * oplane, kNaN), dM((size_t)16 * OC * ldt, kNaN);
+      for (int oc = 0; oc < OC; ++oc)
+        for (int y = 0; y < 2 * TH; ++y)
+          for (int x = 0; x < 2 * TW; ++x) dout[oc * oplane + (size_t)y * out_ld + x] = rng.uniform(-1.f, 1.f);
+      wt::winograd_output_grad_f32(dM.data(), ldt, dout.data(), out_ld, oplane, OC, TH, TW);
+      std::vector<float> M((size_t)16 * OC * ldt, 0.f), out(OC * oplane, 0.f);
+      for (int oc = 0; oc < OC; ++oc)
+        for (int t = 0; t < T; ++t)
+          for (int a = 0; a < 4; ++a)
+            for (int b = 0; b < 4; ++b) {
+              const int ty = t / TW, tx = t % TW;
+              double want = 0, mag = 0;
+              for (int i = 0; i < 2; ++i)
+                for (int j = 0; j < 2; ++j) {
+                  const double term = AT[i][a] * dout[oc * oplane + (size_t)(2 * ty + i) * out_ld + 2 * tx + j] * AT[j][b];
+                  want += term, mag += std::fabs(term);
+                }
+              const size_t at = ((size_t)(4 * a + b) * OC + oc) * ldt + t;
+              ASSERT_NEAR(dM[at], want, 3 * kEpsF * mag + 1e-37)
+                  << "TW=" << TW << " TH=" << TH << " oc=" << oc << " tile " << t << " xi=" << 4 * a + b;
+              M[at] = rng.uniform(-1.f, 1.f);
+            }
+      for (size_t i = 0; i < dM.size(); ++i)
+        if (i % ldt >= (size_t)T) {
+          ASSERT_TRUE(std::isnan(dM[i])) << "wrote past T at " << i;
+        }
+      wt::winograd_output_f32(out.data(), out_ld, oplane, M.data(), ldt, nullptr, OC, TH, TW);
+      double lhs = 0, rhs = 0, mag = 0;
+      for (int oc = 0; oc < OC; ++oc)
+        for (int y = 0; y < 2 * TH; ++y)
+          for (int x = 0; x < 2 * TW; ++x) {
+            const size_t o = oc * oplane + (size_t)y * out_ld + x;
+            lhs += (double)out[o] * dout[o], mag += std::fabs((double)out[o] * dout[o]);
+          }
+      for (int oc = 0; oc < OC; ++oc)
+        for (int xi = 0; xi < 16; ++xi)
+          for (int t = 0; t < T; ++t) {
+            const size_t at = ((size_t)xi * OC + oc) * ldt + t;
+            rhs += (double)M[at] * dM[at];
+          }
+      EXPECT_NEAR(lhs, rhs, 1e-5 * mag) << "adjoint identity TW=" << TW << " TH=" << TH;
+    }
+}
+
 TEST(Kernels, TransposeExact) {
   ref::Rng rng(9);
   for (int rows : {1, 3, 4, 5, 8, 9, 16, 17})
