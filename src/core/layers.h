@@ -61,15 +61,21 @@ bool conv_winograd_applies(const ConvShape& s);
 // scratch: conv_s1_forward_scratch(s) floats (it holds the GEMM's row-pointer table
 // too, so any kernel size works without fixed-size arrays).
 size_t conv_s1_forward_scratch(const ConvShape& s);
+// Winograd's transformed weights depend on the weights alone: made once per batch by
+// conv_s1_prepare (conv_s1_prepared_floats(s) floats; 0 where no Winograd applies),
+// then passed as `prepared` to every call (null: each call transforms them itself, in
+// its scratch).
+size_t conv_s1_prepared_floats(const ConvShape& s);
+void conv_s1_prepare(float* prepared, const float* w, const ConvShape& s);
 void conv2d_s1_forward(float* out, float* pad, float* scratch, const float* inp, const float* w,
-                       const float* b, int N, const ConvShape& s);
+                       const float* b, int N, const ConvShape& s, const float* prepared = nullptr);
 // conv2d_s1_forward, then ReLU and a 2x2/2 max-pool (relu_maxpool2x2_forward_f32),
 // in one pass where conv_relu_pool_fused (the Winograd shapes: a 2x2 output tile is a
 // pooling window), without writing the conv's output. pooled, idx: [N, OC, OH/2, OW/2].
 bool conv_relu_pool_fused(const ConvShape& s);
 void conv2d_s1_relu_pool_forward(float* pooled, int32_t* idx, float* pad, float* scratch,
                                  const float* inp, const float* w, const float* b, int N,
-                                 const ConvShape& s);
+                                 const ConvShape& s, const float* prepared = nullptr);
 // Differentiates conv2d_s1_forward, whose padded inputs are still in `pad`. dout is
 // [N, OC, OH, Wp] with ZERO junk columns. dw += ..., db += ..., dinp [N, C, H, W]
 // written unless null. scratch: conv_s1_backward_scratch(s) floats.
@@ -86,7 +92,7 @@ struct PooledGrad {
 bool conv_pooled_backward_fits(const ConvShape& s);  // where `pooled` is used
 void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, float* scratch,
                         const float* dout, const float* w, int N, const ConvShape& s,
-                        const PooledGrad* pooled = nullptr);
+                        const PooledGrad* pooled = nullptr, const float* prepared = nullptr);
 
 // out[N, C, OH, OW] = max over k x k windows with stride `stride` (no padding),
 // OH = (H - k) / stride + 1. argmax[N, C, OH, OW] = flat index into the input

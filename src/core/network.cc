@@ -41,6 +41,7 @@ Network::Network(const NetSpec& spec) : spec_(spec), ops_(make_plan(spec)) {
   act_per_image_ = regions_[0].size;
   saved_off_.resize(ops_.size());
   saved_i_off_.resize(ops_.size());
+  prepared_off_.resize(ops_.size());
   bn_.resize(ops_.size());
   bool params_before = false;
   for (size_t k = 0; k < ops_.size(); ++k) {
@@ -58,6 +59,7 @@ Network::Network(const NetSpec& spec) : spec_(spec), ops_(make_plan(spec)) {
     }
     saved_off_[k] = saved_per_image_, saved_per_image_ += op.saved_floats();
     saved_i_off_[k] = saved_i_per_image_, saved_i_per_image_ += op.saved_ints();
+    prepared_off_[k] = prepared_.size(), prepared_.resize(prepared_.size() + op.prepared_floats());
     if (op.batch_stats()) {
       auto& bop = static_cast<BatchNormOp&>(*ops_[k]);
       bop.index = (int)k;
@@ -108,6 +110,7 @@ OpIO Network::io(const Workspace& ws, int k, int n0) const {
   o.saved = w.saved.data() + cap * saved_off_[k] + n0 * op.saved_floats();
   o.saved_i = w.saved_i.data() + cap * saved_i_off_[k] + n0 * op.saved_ints();
   o.scratch = w.scratch.data();
+  o.prepared = prepared_.data() + prepared_off_[k];
   o.dy = out.has_grad ? w.grad.data() + cap * out.grad + n0 * out.size : nullptr;
   o.dx = in.has_grad ? w.grad.data() + cap * in.grad + n0 * in.size : nullptr;
   return o;
@@ -206,6 +209,11 @@ void Network::run_batch(const BatchJob& job, std::vector<Workspace>& ws, int thr
   run.base.step = job.step;
   run.base.bn = bn_.data();
   const Run* rp = &run;
+  {
+    ProfileScope t("prepare (Winograd weights)");
+    for (size_t k = 0; k < ops_.size(); ++k)
+      if (ops_[k]->prepared_floats()) ops_[k]->prepare(params, prepared_.data() + prepared_off_[k]);
+  }
 
   // The chunk's images into its workspace, then its context.
   run.start = [](const Run& r, int c, Workspace& w, OpContext* cc) {

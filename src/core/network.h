@@ -100,6 +100,8 @@ class Network {
   std::vector<std::unique_ptr<Op>> ops_;
   std::vector<Region> regions_;  // ops_.size() + 1: the input, then each op's output
   std::vector<size_t> saved_off_, saved_i_off_;  // per op, per image
+  std::vector<size_t> prepared_off_;             // per op, into prepared_
+  mutable std::vector<float> prepared_;  // Op::prepare's values for the current batch
   size_t act_per_image_ = 0, grad_per_image_ = 0, saved_per_image_ = 0, saved_i_per_image_ = 0;
   std::vector<int> bn_ops_;  // ops needing batch statistics in train mode
   std::vector<std::pair<size_t, size_t>> zero_grad_;

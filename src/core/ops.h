@@ -30,6 +30,7 @@ struct OpIO {
   float* saved = nullptr;    // n * saved_floats(), kept from forward to backward
   int32_t* saved_i = nullptr;  // n * saved_ints()
   float* scratch = nullptr;  // scratch_floats(n) floats, free between calls
+  const float* prepared = nullptr;  // prepared_floats(): made by prepare() for this batch
   const float* dy = nullptr;  // backward: gradient of the output
   float* dx = nullptr;        // backward: gradient of the input (null: not needed)
 };
@@ -72,6 +73,10 @@ class Op {
   virtual size_t saved_floats() const { return 0; }  // per image
   virtual size_t saved_ints() const { return 0; }    // per image
   virtual size_t scratch_floats(int n) const { return 0; }  // one call on n images
+  // Values that depend on the parameters alone (Winograd's transformed weights): made
+  // once per batch, before any forward or backward call, which then read them.
+  virtual size_t prepared_floats() const { return 0; }
+  virtual void prepare(const float* params, float* prepared) const {}
   virtual void forward(const OpContext& c, const OpIO& io, int n) const = 0;
   virtual void backward(const OpContext& c, const OpIO& io, int n) const = 0;
 };

@@ -46,6 +46,11 @@ class ConvBase : public Op {
 
  protected:
   const float* w(const OpContext& c) const { return c.params + pw_.w; }
+  // Winograd's transformed weights, once per batch (stride-1 convs, layers.h).
+  size_t prepared_floats() const override { return conv_s1_prepared_floats(s_); }
+  void prepare(const float* params, float* prepared) const override {
+    conv_s1_prepare(prepared, params + pw_.w, s_);
+  }
   const float* b(const OpContext& c) const { return pw_.has_bias ? c.params + pw_.b : zeros_.data(); }
   float* dw(const OpContext& c) const { return c.grads + pw_.w; }
   // Without a bias the bias gradient goes to scratch (the caller's `junk`).
@@ -60,6 +65,8 @@ class ConvBase : public Op {
 class ConvIm2col : public ConvBase {
  public:
   using ConvBase::ConvBase;
+  size_t prepared_floats() const override { return 0; }
+  void prepare(const float*, float*) const override {}
   size_t scratch_floats(int) const override { return 2 * (size_t)s_.K() * s_.P() + s_.OC; }
   void forward(const OpContext& c, const OpIO& io, int n) const override {
     conv2d_forward(io.y, io.scratch, io.x, w(c), b(c), n, s_);
@@ -86,7 +93,7 @@ class ConvS1 : public ConvBase {
   void forward(const OpContext& c, const OpIO& io, int n) const override {
     float* rows = io.scratch;
     float* sc = rows + (size_t)n * s_.OC * s_.OH() * conv_s1_row(s_) + s_.OC;
-    conv2d_s1_forward(rows, io.saved, sc, io.x, w(c), b(c), n, s_);
+    conv2d_s1_forward(rows, io.saved, sc, io.x, w(c), b(c), n, s_, io.prepared);
     const int OH = s_.OH(), OW = s_.OW(), Wp = conv_s1_row(s_);
     for (size_t p = 0; p < (size_t)n * s_.OC; ++p)
       for (int h = 0; h < OH; ++h)
@@ -104,7 +111,8 @@ class ConvS1 : public ConvBase {
         std::memcpy(r, io.dy + (p * OH + h) * OW, sizeof(float) * OW);
         std::memset(r + OW, 0, sizeof(float) * (Wp - OW));
       }
-    conv2d_s1_backward(first_ ? nullptr : io.dx, dw(c), db(c, junk), io.saved, sc, rows, w(c), n, s_);
+    conv2d_s1_backward(first_ ? nullptr : io.dx, dw(c), db(c, junk), io.saved, sc, rows, w(c), n, s_,
+                       nullptr, io.prepared);
   }
 };
 
@@ -129,9 +137,9 @@ class ConvReluPool : public ConvBase {
     const size_t rows = (fused() && pooled_bwd()) ? 0 : conv_rows(n);
     float* sc = io.scratch + rows + s_.OC;
     if (fused()) {
-      conv2d_s1_relu_pool_forward(io.y, io.saved_i, io.saved, sc, io.x, w(c), b(c), n, s_);
+      conv2d_s1_relu_pool_forward(io.y, io.saved_i, io.saved, sc, io.x, w(c), b(c), n, s_, io.prepared);
     } else {
-      conv2d_s1_forward(io.scratch, io.saved, sc, io.x, w(c), b(c), n, s_);
+      conv2d_s1_forward(io.scratch, io.saved, sc, io.x, w(c), b(c), n, s_, io.prepared);
       relu_maxpool2x2_forward_f32(io.y, io.saved_i, io.scratch, (size_t)n * s_.OC, s_.OH(), s_.OW(),
                                   conv_s1_row(s_));
     }
@@ -144,12 +152,12 @@ class ConvReluPool : public ConvBase {
     const PooledGrad pg{io.dy, io.saved_i};
     if (pooled_bwd()) {
       // The pool's backward folded into the conv's (layers.h, PooledGrad).
-      conv2d_s1_backward(dinp, dw(c), db(c, junk), io.saved, sc, nullptr, w(c), n, s_, &pg);
+      conv2d_s1_backward(dinp, dw(c), db(c, junk), io.saved, sc, nullptr, w(c), n, s_, &pg, io.prepared);
       return;
     }
     relu_maxpool2x2_backward_f32(io.scratch, io.dy, io.saved_i, (size_t)n * s_.OC, s_.OH(), s_.OW(),
                                  conv_s1_row(s_));
-    conv2d_s1_backward(dinp, dw(c), db(c, junk), io.saved, sc, io.scratch, w(c), n, s_);
+    conv2d_s1_backward(dinp, dw(c), db(c, junk), io.saved, sc, io.scratch, w(c), n, s_, nullptr, io.prepared);
   }
 };
 

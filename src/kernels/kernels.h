@@ -64,6 +64,24 @@ void winograd_input_f32(float* V, int ldt, const float* in, int in_ld, size_t in
 void winograd_output_f32(float* out, int out_ld, size_t out_plane, const float* M, int ldt,
                          const float* bias, int OC, int TH, int TW);
 
+// Winograd F(4x4, 3x3): 4x4 output tiles from 6x6 input patches at stride 4, 36
+// products per tile and channel pair instead of 144 (F(2x2, 3x3): 64), with
+//   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0;
+//          0 4 0 -5 0 1],
+//   G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1],
+//   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
+// The same layouts as F(2x2, 3x3) with xi = 0..35: V[xi, c, t] at V[(xi * C + c) * ldt + t]
+// for the patch at rows 4 ty.., columns 4 tx.. (TW >= 4; reads columns up to 4 TW + 3),
+// and out[oc, 4 ty + i, 4 tx + j] = (A^T M A)[i, j] + bias[oc].
+void winograd4_input_f32(float* V, int ldt, const float* in, int in_ld, size_t in_plane, int C,
+                         int TH, int TW);
+void winograd4_output_f32(float* out, int out_ld, size_t out_plane, const float* M, int ldt,
+                          const float* bias, int OC, int TH, int TW);
+// winograd4_output_f32 then relu_maxpool2x2_forward_f32, the conv's output never
+// written: pooled and idx are [OC, 2 TH, 2 TW].
+void winograd4_output_relu_pool_f32(float* pooled, int32_t* idx, const float* M, int ldt,
+                                    const float* bias, int OC, int TH, int TW);
+
 // The adjoint of winograd_output_f32's transform, for the weight gradient: with dY the
 // 2x2 tile of dout at rows 2ty, 2ty+1, columns 2tx, 2tx+1 of plane oc (row stride out_ld,
 // plane stride out_plane), dM[xi, oc, t] = (A dY A^T)[xi] at dM[(xi * OC + oc) * ldt + t].

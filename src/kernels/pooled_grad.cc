@@ -1,0 +1,227 @@
+// The pooled gradients of a stride-1 convolution followed by ReLU + 2x2 max-pool
+// (kernels.h): only each window's maximum carries gradient, so the weight and input
+// gradients are gathered from those positions, on fixed 128-bit vectors.
+#include <algorithm>
+#include <cstring>
+
+#include <hwy/highway.h>
+
+#include "kernels/kernels.h"
+#include "kernels/simd4_inl.h"
+
+namespace wt {
+using namespace simd4;
+
+namespace {
+// The windows of a plane that carry gradient (ReLU did not cut them: idx < 4), listed
+// without a branch per window (which ReLU makes unpredictable): the offset of each
+// maximum in pixels, and its gradient. Windows w0..w1-1, at most kWindowBlock.
+constexpr int kWindowBlock = 256;
+HWY_INLINE int active_windows(int32_t* pos, float* gw, const float* go, const int32_t* io, int w0,
+                              int w1, int PW, int ld) {
+  int n = 0, py = w0 / PW, px = w0 - py * PW;
+  for (int w = w0; w < w1; ++w) {
+    const int k = io[w];
+    pos[n] = (2 * py + (k >> 1)) * ld + 2 * px + (k & 1);
+    gw[n] = go[w];
+    n += k < 4;
+    if (++px == PW) px = 0, ++py;
+  }
+  return n;
+}
+}  // namespace
+
+void conv3x3_wgrad_pooled_f32(float* dw, const float* in, int ld, int C, const float* g,
+                              const int32_t* idx, int OC, int PH, int PW) {
+  const D4 d;
+  const size_t cs = (size_t)C, rs = (size_t)ld * C;  // tap steps: one column, one row
+  int32_t pos[kWindowBlock];
+  float gw[kWindowBlock];
+  for (int oc = 0; oc < OC; ++oc) {
+    const size_t pg = (size_t)oc * PH * PW;
+    for (int w0 = 0; w0 < PH * PW; w0 += kWindowBlock) {
+      const int n = active_windows(pos, gw, g + pg, idx + pg, w0, std::min(PH * PW, w0 + kWindowBlock), PW, ld);
+      if (C == 1) {
+        // One channel (conv1): a kernel row's 3 taps are 3 neighbouring floats, so lanes
+        // 0-2 of one load per row; lane 3 reads the next float (inside the padded plane)
+        // and is dropped.
+        auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d);
+        for (int i = 0; i < n; ++i) {
+          const float* x = in + pos[i];
+          const auto gv = hn::Set(d, gw[i]);
+          a0 = hn::MulAdd(gv, hn::LoadU(d, x), a0);
+          a1 = hn::MulAdd(gv, hn::LoadU(d, x + ld), a1);
+          a2 = hn::MulAdd(gv, hn::LoadU(d, x + 2 * ld), a2);
+        }
+        HWY_ALIGN float t[3][4];
+        hn::Store(a0, d, t[0]);
+        hn::Store(a1, d, t[1]);
+        hn::Store(a2, d, t[2]);
+        for (int kh = 0; kh < 3; ++kh)
+          for (int kw = 0; kw < 3; ++kw) dw[(size_t)oc * 9 + kh * 3 + kw] += t[kh][kw];
+        continue;
+      }
+      for (int q = 0; q < C; q += 4) {  // 4 channels at a time: 9 accumulators
+        float* out = dw + (size_t)oc * 9 * C + q;
+        decltype(hn::Zero(d)) acc[9];
+        for (int t = 0; t < 9; ++t) acc[t] = hn::LoadU(d, out + t * cs);
+        for (int i = 0; i < n; ++i) {
+          const float* x = in + pos[i] * cs + q;
+          const auto gv = hn::Set(d, gw[i]);
+          for (int kh = 0; kh < 3; ++kh)
+            for (int kw = 0; kw < 3; ++kw)
+              acc[kh * 3 + kw] = hn::MulAdd(gv, hn::LoadU(d, x + kh * rs + kw * cs), acc[kh * 3 + kw]);
+        }
+        for (int t = 0; t < 9; ++t) hn::StoreU(acc[t], d, out + t * cs);
+      }
+    }
+  }
+}
+
+void conv3x3_dgrad_pooled_f32(float* din, int ld, int C, const float* w, const float* g,
+                              const int32_t* idx, int OC, int PH, int PW) {
+  const D4 d;
+  const size_t cs = (size_t)C, rs = (size_t)ld * C;
+  int32_t pos[kWindowBlock];
+  float gw[kWindowBlock];
+  for (int oc = 0; oc < OC; ++oc) {
+    const size_t pg = (size_t)oc * PH * PW;
+    for (int w0 = 0; w0 < PH * PW; w0 += kWindowBlock) {
+      const int n = active_windows(pos, gw, g + pg, idx + pg, w0, std::min(PH * PW, w0 + kWindowBlock), PW, ld);
+      if (C == 1) {  // scalar: no model layer needs it (conv1 has no input gradient)
+        for (int i = 0; i < n; ++i) {
+          float* x = din + pos[i];
+          for (int kh = 0; kh < 3; ++kh)
+            for (int kw = 0; kw < 3; ++kw) x[kh * ld + kw] += gw[i] * w[(size_t)oc * 9 + kh * 3 + kw];
+        }
+        continue;
+      }
+      for (int q = 0; q < C; q += 4) {  // 4 channels at a time: 9 weight vectors in registers
+        decltype(hn::Zero(d)) wv[9];
+        for (int t = 0; t < 9; ++t) wv[t] = hn::LoadU(d, w + ((size_t)oc * 9 + t) * C + q);
+        for (int i = 0; i < n; ++i) {
+          float* x = din + pos[i] * cs + q;
+          const auto gv = hn::Set(d, gw[i]);
+          for (int kh = 0; kh < 3; ++kh)
+            for (int kw = 0; kw < 3; ++kw) {
+              float* xt = x + kh * rs + kw * cs;
+              hn::StoreU(hn::MulAdd(gv, wv[kh * 3 + kw], hn::LoadU(d, xt)), d, xt);
+            }
+        }
+      }
+    }
+  }
+}
+
+namespace {
+// One pass of the general pooled gradients: NA vectors of a kernel's rows at once
+// (offsets off[j] into a window's run of taps, channels last), over listed windows.
+template <int NA>
+HWY_INLINE void wgrad_pooled_pass(float* dw, const int* dw_off, const float* in, const int* off,
+                                  int C, const int32_t* pos, const float* gw, int n) {
+  const D4 d;
+  decltype(hn::Zero(d)) acc[NA];
+  for (int j = 0; j < NA; ++j) acc[j] = hn::LoadU(d, dw + dw_off[j]);
+  for (int i = 0; i < n; ++i) {
+    const float* x = in + (size_t)pos[i] * C;
+    const auto gv = hn::Set(d, gw[i]);
+    for (int j = 0; j < NA; ++j) acc[j] = hn::MulAdd(gv, hn::LoadU(d, x + off[j]), acc[j]);
+  }
+  for (int j = 0; j < NA; ++j) hn::StoreU(acc[j], d, dw + dw_off[j]);
+}
+template <int NA>
+HWY_INLINE void dgrad_pooled_pass(float* din, const int* off, const int* valid, const float* w,
+                                  const int* w_off, int C, const int32_t* pos, const float* gw,
+                                  int n) {
+  const D4 d;
+  decltype(hn::Zero(d)) wv[NA];
+  decltype(hn::FirstN(d, 4)) keep[NA];
+  for (int j = 0; j < NA; ++j) wv[j] = hn::LoadU(d, w + w_off[j]), keep[j] = hn::FirstN(d, valid[j]);
+  for (int i = 0; i < n; ++i) {
+    float* x = din + (size_t)pos[i] * C;
+    const auto gv = hn::Set(d, gw[i]);
+    for (int j = 0; j < NA; ++j) {
+      const auto old = hn::LoadU(d, x + off[j]);  // lanes past a row's run are kept as they were
+      hn::StoreU(hn::IfThenElse(keep[j], hn::MulAdd(gv, wv[j], old), old), d, x + off[j]);
+    }
+  }
+}
+// The vectors of a KH x KW kernel's rows (KW * C floats each, in vectors of 4):
+// offsets into a window's run of the input (rows ld * C apart), into the weights
+// (rows ldw apart) and how many lanes of each are taps.
+constexpr int kPooledPass = 8;  // accumulators per pass (x86 has 16 vector registers)
+struct TapVectors {
+  int n = 0;
+  int in_off[kPooledPass], w_off[kPooledPass], valid[kPooledPass];
+};
+template <class Pass>
+HWY_INLINE void for_tap_vectors(int ld, int C, int KH, int KW, int ldw, Pass pass) {
+  const int R = KW * C, NR = (R + 3) / 4;
+  TapVectors t;
+  for (int kh = 0; kh < KH; ++kh)
+    for (int v = 0; v < NR; ++v) {
+      t.in_off[t.n] = kh * ld * C + 4 * v;
+      t.w_off[t.n] = kh * ldw + 4 * v;
+      t.valid[t.n] = std::min(4, R - 4 * v);
+      if (++t.n == kPooledPass) pass(t), t.n = 0;
+    }
+  if (t.n) pass(t);
+}
+template <template <int> class F, class... Args>
+HWY_INLINE void with_count(int n, Args... args) {
+  switch (n) {
+    case 1: F<1>::run(args...); break;
+    case 2: F<2>::run(args...); break;
+    case 3: F<3>::run(args...); break;
+    case 4: F<4>::run(args...); break;
+    case 5: F<5>::run(args...); break;
+    case 6: F<6>::run(args...); break;
+    case 7: F<7>::run(args...); break;
+    default: F<8>::run(args...); break;
+  }
+}
+template <int NA>
+struct WgradPass {
+  template <class... A>
+  static void run(A... a) { wgrad_pooled_pass<NA>(a...); }
+};
+template <int NA>
+struct DgradPass {
+  template <class... A>
+  static void run(A... a) { dgrad_pooled_pass<NA>(a...); }
+};
+}  // namespace
+
+void conv_wgrad_pooled_f32(float* dw, int ldw, const float* in, int ld, int C, int KH, int KW,
+                           const float* g, const int32_t* idx, int OC, int PH, int PW) {
+  int32_t pos[kWindowBlock];
+  float gw[kWindowBlock];
+  for (int oc = 0; oc < OC; ++oc) {
+    const size_t pg = (size_t)oc * PH * PW;
+    float* dwo = dw + (size_t)oc * KH * ldw;
+    for (int w0 = 0; w0 < PH * PW; w0 += kWindowBlock) {
+      const int n = active_windows(pos, gw, g + pg, idx + pg, w0, std::min(PH * PW, w0 + kWindowBlock), PW, ld);
+      for_tap_vectors(ld, C, KH, KW, ldw, [&](const TapVectors& t) {
+        with_count<WgradPass>(t.n, dwo, t.w_off, in, t.in_off, C, pos, gw, n);
+      });
+    }
+  }
+}
+
+void conv_dgrad_pooled_f32(float* din, int ld, int C, int KH, int KW, const float* w, int ldw,
+                           const float* g, const int32_t* idx, int OC, int PH, int PW) {
+  int32_t pos[kWindowBlock];
+  float gw[kWindowBlock];
+  for (int oc = 0; oc < OC; ++oc) {
+    const size_t pg = (size_t)oc * PH * PW;
+    const float* wo = w + (size_t)oc * KH * ldw;
+    for (int w0 = 0; w0 < PH * PW; w0 += kWindowBlock) {
+      const int n = active_windows(pos, gw, g + pg, idx + pg, w0, std::min(PH * PW, w0 + kWindowBlock), PW, ld);
+      for_tap_vectors(ld, C, KH, KW, ldw, [&](const TapVectors& t) {
+        with_count<DgradPass>(t.n, din, t.in_off, t.valid, wo, t.w_off, C, pos, gw, n);
+      });
+    }
+  }
+}
+
+}  // namespace wt
