@@ -216,24 +216,32 @@ void winograd4_weights(float* U, const float* w, int cout, int cin, bool adjoint
     out[5] = g[2];
   };
   const size_t xs = (size_t)cout * cin;
+  constexpr int kBlock = 16;  // input channels per pass: 36 rows of 16 floats, not 36 scattered stores
+  float tile[36][kBlock];
   for (int o = 0; o < cout; ++o)
-    for (int i = 0; i < cin; ++i) {
-      float g[3][3], gg[6][3];  // the kernel, then G g (column by column)
-      for (int u = 0; u < 3; ++u)
-        for (int v = 0; v < 3; ++v)
-          g[u][v] = adjoint ? w[((size_t)i * cout + o) * 9 + (2 - u) * 3 + (2 - v)]
-                            : w[((size_t)o * cin + i) * 9 + u * 3 + v];
-      for (int v = 0; v < 3; ++v) {
-        const float col[3] = {g[0][v], g[1][v], g[2][v]};
-        float out[6];
-        gt(col, out);
-        for (int r = 0; r < 6; ++r) gg[r][v] = out[r];
+    for (int i0 = 0; i0 < cin; i0 += kBlock) {
+      const int nb = std::min(kBlock, cin - i0);
+      for (int b = 0; b < nb; ++b) {
+        const int i = i0 + b;
+        float g[3][3], gg[6][3];  // the kernel, then G g (column by column)
+        for (int u = 0; u < 3; ++u)
+          for (int v = 0; v < 3; ++v)
+            g[u][v] = adjoint ? w[((size_t)i * cout + o) * 9 + (2 - u) * 3 + (2 - v)]
+                              : w[((size_t)o * cin + i) * 9 + u * 3 + v];
+        for (int v = 0; v < 3; ++v) {
+          const float col[3] = {g[0][v], g[1][v], g[2][v]};
+          float out[6];
+          gt(col, out);
+          for (int r = 0; r < 6; ++r) gg[r][v] = out[r];
+        }
+        for (int r = 0; r < 6; ++r) {  // (G g) G^T, row by row
+          float out[6];
+          gt(gg[r], out);
+          for (int nu = 0; nu < 6; ++nu) tile[6 * r + nu][b] = out[nu];
+        }
       }
-      for (int r = 0; r < 6; ++r) {  // (G g) G^T, row by row
-        float out[6];
-        gt(gg[r], out);
-        for (int nu = 0; nu < 6; ++nu) U[(size_t)(6 * r + nu) * xs + (size_t)o * cin + i] = out[nu];
-      }
+      for (int xi = 0; xi < 36; ++xi)
+        std::memcpy(U + (size_t)xi * xs + (size_t)o * cin + i0, tile[xi], sizeof(float) * nb);
     }
 }
 void winograd_weights_for(const Wino& k, float* U, const float* w, int cout, int cin, bool adjoint) {
