@@ -125,6 +125,53 @@ val modelDifference(std::string a, std::string b) {
 // The text of src/defaults.json (hyperparameters, presets), as compiled in.
 std::string presets() { return defaults_json(); }
 
+// Data held apart from any trainer (Trainer.holdData in the JS API): keeps a
+// trainer's loaded data alive after it is disposed of, for the next trainer to
+// share, and checks without a trainer whether that one would take the data and a
+// checkpoint.
+class HeldData {
+ public:
+  explicit HeldData(std::shared_ptr<const SharedData> d) : d_(std::move(d)) {}
+  const std::shared_ptr<const SharedData>& data() const { return d_; }
+
+  val info() const {
+    val o = val::object();
+    o.set("trainCount", d_ ? d_->train.count : 0);
+    o.set("testCount", d_ ? d_->test.count : 0);
+    val shape = val::array();
+    if (d_) for (uint32_t d : {d_->train.channels, d_->train.rows, d_->train.cols}) shape.call<void>("push", d);
+    o.set("shape", shape);
+    return o;
+  }
+
+  // A model (preset name or spec JSON) and its view of the data, as share_data checks them.
+  std::string check(std::string model, int train_limit, int test_limit, std::string config) const {
+    NetSpec spec;
+    Status s = spec_from_name_or_json(model, &spec);
+    DataConfig c;
+    if (s.ok()) s = parse(config, &c);
+    if (s.ok()) s = check_share(spec, *d_, (uint32_t)std::max(0, train_limit), (uint32_t)std::max(0, test_limit), c);
+    return s.message;
+  }
+
+  // A checkpoint on this data as a trainer of its model would take it.
+  std::string checkCheckpoint(std::string bytes, int train_limit, int test_limit, std::string config) const {
+    DataConfig c;
+    Status s = parse(config, &c);
+    if (s.ok())
+      s = check_resume((const uint8_t*)bytes.data(), bytes.size(), *d_, (uint32_t)std::max(0, train_limit),
+                       (uint32_t)std::max(0, test_limit), c);
+    return s.message;
+  }
+
+ private:
+  Status parse(const std::string& config, DataConfig* c) const {
+    if (!d_) return Status::Error("no data held");
+    return config.empty() ? Status::Ok() : parse_data_config(config, (int)d_->train.channels, c);
+  }
+  std::shared_ptr<const SharedData> d_;
+};
+
 class TrainerBinding {
  public:
   // The spec (canonical JSON from describeModel, or a preset name) is validated
@@ -214,6 +261,43 @@ class TrainerBinding {
     return t_->set_image_sets(std::move(tr), std::move(te), (uint32_t)std::max(0, train_limit),
                               (uint32_t)std::max(0, test_limit), c)
         .message;
+  }
+
+  // The data `other` holds, shared (no copy), with this trainer's limits (0: all
+  // that `other` holds) and data configuration ("" for none).
+  std::string shareData(const TrainerBinding& other, int train_limit, int test_limit, std::string config) {
+    const auto& held = other.t_->shared_data();
+    if (!held) return "the other trainer holds no data to share";
+    DataConfig c;
+    if (!config.empty()) {  // the data's channels: a model that does not take them is the core's message
+      const Status s = parse_data_config(config, (int)held->train.channels, &c);
+      if (!s.ok()) return s.message;
+    }
+    return t_->share_data(*other.t_, (uint32_t)std::max(0, train_limit), (uint32_t)std::max(0, test_limit), c).message;
+  }
+
+  // The same from data held apart from a trainer.
+  std::string shareHeld(const HeldData& held, int train_limit, int test_limit, std::string config) {
+    if (!held.data()) return "no data held";
+    DataConfig c;
+    if (!config.empty()) {
+      const Status s = parse_data_config(config, (int)held.data()->train.channels, &c);
+      if (!s.ok()) return s.message;
+    }
+    return t_->share_data(held.data(), (uint32_t)std::max(0, train_limit), (uint32_t)std::max(0, test_limit), c).message;
+  }
+
+  // This trainer's data, held apart from it (alive until the handle is deleted).
+  HeldData holdData() const { return HeldData(t_->shared_data()); }
+
+  // The images the held data has (all of it, not this trainer's limits): what a
+  // trainer sharing it can use.
+  val heldData() const {
+    val o = val::object();
+    const auto& d = t_->shared_data();
+    o.set("trainCount", d ? d->train.count : 0);
+    o.set("testCount", d ? d->test.count : 0);
+    return o;
   }
 
   // The data's configuration (name, class names, normalization, augmentation) as JSON.
@@ -437,6 +521,64 @@ class TrainerBinding {
   std::vector<float> losses_;
 };
 
+// ---- checking data without keeping it (scanIdx, scanCifar10) ----
+// What setData or setCifar10 would say of the data for a model of `classes`
+// classes, any input shape: {error, shape: [c, h, w], trainCount, testCount}
+// (the limits applied). The pixels are never copied into this memory: an IDX
+// images file's header is, the labels are, and CIFAR-10's files are read a
+// megabyte at a time for their labels.
+val scan_result(const Status& scanned, const ImageSet& tr, const ImageSet& te, int classes, const std::string& config) {
+  val o = val::object();
+  Status s = scanned;
+  DataConfig c;
+  if (s.ok() && !config.empty()) s = parse_data_config(config, (int)tr.channels, &c);
+  if (s.ok()) s = check_data(tr, tr.count, te, te.count, nullptr, "", classes, c);
+  o.set("error", s.message);
+  if (!s.ok()) return o;
+  val shape = val::array();
+  for (uint32_t d : {tr.channels, tr.rows, tr.cols}) shape.call<void>("push", d);
+  o.set("shape", shape);
+  o.set("trainCount", tr.count);
+  o.set("testCount", te.count);
+  return o;
+}
+
+val scanIdx(val ti, val tl, val vi, val vl, int train_limit, int test_limit, int classes, std::string config) {
+  ImageSet sets[2];
+  Status s;
+  for (int k = 0; k < 2 && s.ok(); ++k) {
+    const val& images = k ? vi : ti;
+    const size_t n = images["length"].as<size_t>(), head_n = std::min<size_t>(n, 20);
+    std::string head(head_n, '\0');
+    val(emscripten::typed_memory_view(head_n, (uint8_t*)head.data())).call<void>("set", images.call<val>("subarray", 0, head_n));
+    s = scan_idx((const uint8_t*)head.data(), n, bytes_from_js(k ? vl : tl), k ? "test" : "train",
+                 (uint32_t)std::max(0, k ? test_limit : train_limit), &sets[k]);
+  }
+  return scan_result(s, sets[0], sets[1], classes, config);
+}
+
+// train, test: arrays of {name, bytes} (CIFAR-10's batch files).
+val scanCifar10(val train, val test, int train_limit, int test_limit, int classes, std::string config) {
+  ImageSet sets[2];
+  Status s;
+  for (int k = 0; k < 2 && s.ok(); ++k) {
+    const val& files = k ? test : train;
+    const int limit = k ? test_limit : train_limit;
+    const unsigned nfiles = files["length"].as<unsigned>();
+    for (unsigned i = 0; i < nfiles && s.ok(); ++i) {
+      const val bytes = files[i]["bytes"];
+      const size_t keep = limit > 0 ? (size_t)limit - std::min<size_t>((size_t)limit, sets[k].count) : SIZE_MAX;
+      const ByteReader read = [&bytes](size_t offset, size_t n, uint8_t* dst) {
+        val(emscripten::typed_memory_view(n, dst)).call<void>("set", bytes.call<val>("subarray", offset, offset + n));
+      };
+      s = scan_cifar10(bytes["length"].as<size_t>(), files[i]["name"].as<std::string>(), read, &sets[k], keep);
+    }
+  }
+  if (s.ok() && sets[0].count == 0) s = Status::Error("no CIFAR-10 training records (data_batch_1.bin ... data_batch_5.bin)");
+  if (s.ok() && sets[1].count == 0) s = Status::Error("no CIFAR-10 test records (test_batch.bin)");
+  return scan_result(s, sets[0], sets[1], classes, config);
+}
+
 val inspectCheckpoint(std::string bytes) {
   SafetensorsView v;
   Status s = parse_safetensors((const uint8_t*)bytes.data(), bytes.size(), false, &v);
@@ -476,6 +618,10 @@ float peakProbe(double iters) { return peak_probe_f32((int64_t)iters); }
 }  // namespace
 
 EMSCRIPTEN_BINDINGS(wasm_trainer) {
+  emscripten::class_<HeldData>("HeldData")
+      .function("info", &HeldData::info)
+      .function("check", &HeldData::check)
+      .function("checkCheckpoint", &HeldData::checkCheckpoint);
   emscripten::class_<TrainerBinding>("Trainer")
       .constructor<std::string, double, double, int, double, int>()
       .function("error", &TrainerBinding::error)
@@ -484,6 +630,10 @@ EMSCRIPTEN_BINDINGS(wasm_trainer) {
       .function("beginCifar10", &TrainerBinding::beginCifar10)
       .function("addCifar10", &TrainerBinding::addCifar10)
       .function("finishCifar10", &TrainerBinding::finishCifar10)
+      .function("shareData", &TrainerBinding::shareData)
+      .function("heldData", &TrainerBinding::heldData)
+      .function("shareHeld", &TrainerBinding::shareHeld)
+      .function("holdData", &TrainerBinding::holdData)
       .function("dataConfig", &TrainerBinding::dataConfig)
       .function("trainSteps", &TrainerBinding::trainSteps)
       .function("progress", &TrainerBinding::progress)
@@ -505,6 +655,8 @@ EMSCRIPTEN_BINDINGS(wasm_trainer) {
   emscripten::function("modelDifference", &modelDifference);
   emscripten::function("presets", &presets);
   emscripten::function("inspectCheckpoint", &inspectCheckpoint);
+  emscripten::function("scanIdx", &scanIdx);
+  emscripten::function("scanCifar10", &scanCifar10);
   emscripten::function("setProfiling", &setProfiling);
   emscripten::function("layerProfile", &layerProfile);
   emscripten::function("peakProbe", &peakProbe);

@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/crc32.h"
+
 namespace wt {
 
 using json = nlohmann::json;
@@ -135,7 +137,10 @@ Status reserve_cifar10(ImageSet* set, size_t records, const std::string& what) {
   return Status::Ok();
 }
 
-Status append_cifar10(size_t n, const std::string& what, const ByteReader& read, ImageSet* set, size_t keep) {
+namespace {
+// append_cifar10 and scan_cifar10: with `pixels` false only the labels are kept.
+Status read_cifar10(size_t n, const std::string& what, const ByteReader& read, ImageSet* set, size_t keep,
+                    bool pixels) {
   if (n == 0) return Status::Error(what + ": the file is empty");
   if (n % kCifar10Record != 0)
     return Status::Error(what + ": truncated record: " + std::to_string(n) + " bytes is not a whole number of " +
@@ -148,10 +153,12 @@ Status append_cifar10(size_t n, const std::string& what, const ByteReader& read,
   if ((uint64_t)set->count + kept > (uint64_t(1) << 31)) return Status::Error(what + ": too many images");
   // Exact growth (a no-op after a reservation of the whole set): std::string's
   // own growth doubles, and the old and new buffers coexist while it copies.
-  Status s = reserve_cifar10(set, (size_t)set->count + kept, what);
-  if (!s.ok()) return s;
+  if (pixels) {
+    Status s = reserve_cifar10(set, (size_t)set->count + kept, what);
+    if (!s.ok()) return s;
+  }
   const size_t old_px = set->image_bytes.size(), old_lb = set->label_bytes.size();
-  set->image_bytes.resize(old_px + kept * kCifar10Pixels);
+  if (pixels) set->image_bytes.resize(old_px + kept * kCifar10Pixels);
   set->label_bytes.resize(old_lb + kept);
   // Pieces of 341 records (1 MB): few enough calls into JS, little memory.
   constexpr size_t kPiece = 341;
@@ -170,12 +177,100 @@ Status append_cifar10(size_t n, const std::string& what, const ByteReader& read,
       }
       if (r < kept) {
         set->label_bytes[old_lb + r] = (char)rec[0];
-        std::memcpy(&set->image_bytes[old_px + r * kCifar10Pixels], rec + 1, kCifar10Pixels);
+        if (pixels) std::memcpy(&set->image_bytes[old_px + r * kCifar10Pixels], rec + 1, kCifar10Pixels);
       }
     }
   }
   set->channels = 3, set->rows = 32, set->cols = 32;
   set->count += (uint32_t)kept;
+  return Status::Ok();
+}
+}  // namespace
+
+Status append_cifar10(size_t n, const std::string& what, const ByteReader& read, ImageSet* set, size_t keep) {
+  return read_cifar10(n, what, read, set, keep, true);
+}
+
+Status scan_cifar10(size_t n, const std::string& what, const ByteReader& read, ImageSet* set, size_t keep) {
+  return read_cifar10(n, what, read, set, keep, false);
+}
+
+Status scan_idx(const uint8_t* images_head, size_t images_size, std::string labels, const char* name,
+                uint32_t limit, ImageSet* out) {
+  // The images file's header, checked as parse_idx checks a whole file against
+  // the file's length (parse_idx reads no byte past the header: a header of at
+  // most 4 dimensions is 20 bytes); the checks after it are make_image_set's.
+  const size_t head = std::min<size_t>(images_size, 20);
+  std::string images(head, '\0');
+  std::memcpy(&images[0], images_head, head);
+  IdxView iv;
+  const std::string nm(name);
+  Status s = parse_idx((const uint8_t*)images.data(), images_size, (nm + " images").c_str(), &iv);
+  if (!s.ok()) return s;
+  IdxView lv;
+  s = parse_idx((const uint8_t*)labels.data(), labels.size(), (nm + " labels").c_str(), &lv);
+  if (!s.ok()) return s;
+  if (iv.dims.size() != 3 && iv.dims.size() != 4)
+    return Status::Error(nm + " images: expected 3 dimensions [count, rows, cols] (or 4: [count, channels, rows, "
+                         "cols]), found " + std::to_string(iv.dims.size()) + " (is this a labels file?)");
+  if (lv.dims.size() != 1)
+    return Status::Error(nm + " labels: expected 1 dimension [count], found " + std::to_string(lv.dims.size()) +
+                         " (is this an images file?)");
+  if (iv.dims[0] != lv.dims[0])
+    return Status::Error(nm + " set: " + std::to_string(iv.dims[0]) + " images but " + std::to_string(lv.dims[0]) +
+                         " labels");
+  ImageSet set;
+  set.count = limit > 0 && limit < iv.dims[0] ? limit : iv.dims[0];
+  const bool planar = iv.dims.size() == 4;
+  set.channels = planar ? iv.dims[1] : 1;
+  set.rows = iv.dims[planar ? 2 : 1];
+  set.cols = iv.dims[planar ? 3 : 2];
+  set.label_offset = (size_t)(lv.data - (const uint8_t*)labels.data());
+  labels.resize(set.label_offset + set.count);
+  set.label_bytes = std::move(labels);
+  *out = std::move(set);
+  return Status::Ok();
+}
+
+std::string SharedData::fingerprint(uint32_t count) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = fingerprints_.find(count);
+  if (it != fingerprints_.end()) return it->second;
+  // CRC-32 over the pixels, then the labels.
+  uint32_t c = crc32(train.pixels(), (size_t)count * train.image_size());
+  c = crc32(train.labels(), count, c);
+  char buf[16];
+  snprintf(buf, sizeof buf, "crc32:%08x", c);
+  return fingerprints_[count] = buf;
+}
+
+Status check_data(const ImageSet& tr, uint32_t train_count, const ImageSet& te, uint32_t test_count,
+                  const Shape* input, const std::string& model, int classes, const DataConfig& config) {
+  for (const ImageSet* set : {&tr, &te}) {
+    const std::string which = set == &tr ? "train" : "test";
+    const uint32_t count = set == &tr ? train_count : test_count;
+    if (count == 0) return Status::Error(which + " set: no images");
+    if (input && (set->channels != (uint32_t)input->c || set->rows != (uint32_t)input->h ||
+                  set->cols != (uint32_t)input->w))
+      return Status::Error(which + " images are " + std::to_string(set->channels) + "x" + std::to_string(set->rows) +
+                           "x" + std::to_string(set->cols) + " but this model (" + model + ") takes " + input->str() + " inputs");
+    const uint8_t* labels = set->labels();
+    for (uint32_t i = 0; i < count; ++i)
+      if (labels[i] >= classes)
+        return Status::Error(which + " labels: label " + std::to_string(labels[i]) + " at index " + std::to_string(i) +
+                             " is outside 0.." + std::to_string(classes - 1) + " (this model has " +
+                             std::to_string(classes) + " classes)");
+  }
+  if (tr.channels != te.channels || tr.rows != te.rows || tr.cols != te.cols)
+    return Status::Error("the train images are " + std::to_string(tr.channels) + "x" + std::to_string(tr.rows) + "x" +
+                         std::to_string(tr.cols) + " but the test images are " + std::to_string(te.channels) + "x" +
+                         std::to_string(te.rows) + "x" + std::to_string(te.cols));
+  if (!config.class_names.empty() && (int)config.class_names.size() != classes)
+    return Status::Error("the data has " + std::to_string(config.class_names.size()) +
+                         " class names but this model has " + std::to_string(classes) + " classes");
+  if ((!config.mean.empty() && config.mean.size() != tr.channels) || config.mean.size() != config.std.size())
+    return Status::Error("the normalization needs one mean and one std per channel (" + std::to_string(tr.channels) +
+                         ")");
   return Status::Ok();
 }
 

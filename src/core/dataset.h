@@ -6,10 +6,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "core/idx.h"
+#include "core/spec.h"
 #include "core/status.h"
 
 namespace wt {
@@ -65,6 +69,46 @@ Status reserve_cifar10(ImageSet* set, size_t records, const std::string& what);
 // where operator new without exceptions aborts). The refusal names `what`
 // ("the data") and says what to do. reserve_cifar10 asks the same way.
 Status check_memory(size_t bytes, const std::string& what);
+
+// Loaded data, immutable once made: the training and test sets that trainers of
+// one module share (Trainer::share_data), each seeing the first N images of them
+// (its own limits) with its own data configuration, so that a second trainer on
+// the same data costs no second copy of it. Freed with the last trainer holding it.
+struct SharedData {
+  ImageSet train, test;
+  // "crc32:..." of the first `count` training images and their labels (a
+  // trainer's data fingerprint, checkpoint.h), computed once per count.
+  std::string fingerprint(uint32_t count) const;
+
+ private:
+  mutable std::mutex mu_;
+  mutable std::map<uint32_t, std::string> fingerprints_;
+};
+
+// The checks a trainer makes of data before it takes it, also usable without a
+// trainer (the page checks new data before it ends the session using the old):
+// both sets have images, the first `train_count` / `test_count` of them count; when
+// `input` is given ({c, h, w}) the images must have that shape (`model` names the
+// model in the message); labels below `classes`; as many class names as classes,
+// when there are any; one mean and one std per channel. Only the sets' shapes and
+// labels are read, so sets of labels only (no pixels: scan_idx, scan_cifar10) can
+// be checked as well as whole ones.
+Status check_data(const ImageSet& train, uint32_t train_count, const ImageSet& test, uint32_t test_count,
+                  const Shape* input, const std::string& model, int classes, const DataConfig& config);
+
+// A set of labels only (image_bytes stay empty: count, shape and labels are
+// filled) from an IDX pair checked as make_image_set checks it: `images_head` holds
+// the images file's first min(images_size, 20) bytes (its header; the pixels are
+// never read) and `images_size` its length; the labels file is whole. `name` is
+// "train" or "test". limit > 0 keeps the first `limit` labels.
+Status scan_idx(const uint8_t* images_head, size_t images_size, std::string labels, const char* name,
+                uint32_t limit, ImageSet* out);
+
+// Appends the labels of a CIFAR-10 batch file to a set of labels only, every
+// record checked as append_cifar10 checks it (read through `read` a megabyte at
+// a time; the pixels are never kept). At most `keep` labels are stored.
+Status scan_cifar10(size_t n, const std::string& what, const ByteReader& read, ImageSet* set,
+                    size_t keep = SIZE_MAX);
 
 // batches.meta.txt: one class name per line; blank lines are ignored.
 Status parse_class_names(const std::string& text, std::vector<std::string>* out);

@@ -66,7 +66,7 @@ void Trainer::size_buffers(int images, bool train) {
 
 uint32_t Trainer::steps_per_epoch() const {
   const uint32_t B = (uint32_t)st_.config.batch_size;
-  return train_.count == 0 ? 0 : (train_.count + B - 1) / B;
+  return train_count_ == 0 ? 0 : (train_count_ + B - 1) / B;
 }
 
 Status Trainer::set_data(std::string ti, std::string tl, std::string vi, std::string vl,
@@ -93,43 +93,64 @@ void keep_first(ImageSet* set, uint32_t limit) {
 
 Status Trainer::set_image_sets(ImageSet tr, ImageSet te, uint32_t train_limit, uint32_t test_limit,
                                const DataConfig& config) {
+  // Fresh sets keep only what they use (a limit of 1,000 images should not hold 47 MB).
   keep_first(&tr, train_limit);
   keep_first(&te, test_limit);
-  const Shape& in = spec().input;
-  for (const ImageSet* set : {&tr, &te}) {
-    const std::string which = set == &tr ? "train" : "test";
-    if (set->count == 0) return Status::Error(which + " set: no images");
-    if (set->channels != (uint32_t)in.c || set->rows != (uint32_t)in.h || set->cols != (uint32_t)in.w)
-      return Status::Error(which + " images are " + std::to_string(set->channels) + "x" +
-                           std::to_string(set->rows) + "x" + std::to_string(set->cols) + " but this model (" +
-                           model_name_ + ") takes " + in.str() + " inputs");
-    for (uint32_t i = 0; i < set->count; ++i)
-      if (set->labels()[i] >= spec().classes)
-        return Status::Error(which + " labels: label " + std::to_string(set->labels()[i]) + " at index " +
-                             std::to_string(i) + " is outside 0.." + std::to_string(spec().classes - 1) +
-                             " (this model has " + std::to_string(spec().classes) + " classes)");
-  }
-  if (!config.class_names.empty() && (int)config.class_names.size() != spec().classes)
-    return Status::Error("the data has " + std::to_string(config.class_names.size()) + " class names but this model has " +
-                         std::to_string(spec().classes) + " classes");
-  if ((!config.mean.empty() && (int)config.mean.size() != in.c) || config.mean.size() != config.std.size())
-    return Status::Error("the normalization needs one mean and one std per channel (" + std::to_string(in.c) + ")");
+  const Status s = check_data(tr, tr.count, te, te.count, &spec().input, model_name_, spec().classes, config);
+  if (!s.ok()) return s;
+  auto data = std::make_shared<SharedData>();
+  data->train = std::move(tr);
+  data->test = std::move(te);
+  return share_data(std::move(data), 0, 0, config);
+}
+
+Status Trainer::share_data(const Trainer& other, uint32_t train_limit, uint32_t test_limit, const DataConfig& config) {
+  if (!other.data_) return Status::Error("the other trainer holds no data to share");
+  return share_data(other.data_, train_limit, test_limit, config);
+}
+
+namespace {
+uint32_t limited(uint32_t limit, uint32_t count) { return limit > 0 ? std::min(limit, count) : count; }
+}  // namespace
+
+Status check_share(const NetSpec& spec, const SharedData& data, uint32_t train_limit, uint32_t test_limit,
+                   const DataConfig& config) {
+  return check_data(data.train, limited(train_limit, data.train.count), data.test, limited(test_limit, data.test.count),
+                    &spec.input, preset_of(spec), spec.classes, config);
+}
+
+Status check_resume(const uint8_t* bytes, size_t n, const SharedData& data, uint32_t train_limit,
+                    uint32_t test_limit, const DataConfig& config) {
+  NetSpec spec;
+  Status s = checkpoint_spec(bytes, n, &spec);
+  if (!s.ok()) return Status::Error("refused checkpoint: " + s.message);
+  s = check_share(spec, data, train_limit, test_limit, config);
+  if (!s.ok()) return s;
+  const uint32_t tc = limited(train_limit, data.train.count);
+  const std::string fingerprint = data.fingerprint(tc);
+  TrainState st;
+  return decode_checkpoint(bytes, n, spec, DataBinding{true, tc, fingerprint, &config}, &st);
+}
+
+Status Trainer::share_data(std::shared_ptr<const SharedData> data, uint32_t train_limit, uint32_t test_limit,
+                           const DataConfig& config) {
+  if (!data) return Status::Error("no data to share");
+  const uint32_t tc = limited(train_limit, data->train.count), vc = limited(test_limit, data->test.count);
+  const Status s = check_data(data->train, tc, data->test, vc, &spec().input, model_name_, spec().classes, config);
+  if (!s.ok()) return s;
   // The fingerprint identifies the exact training data (the order of a resumed
   // run depends on it): CRC-32 over the pixels, then the labels.
-  uint32_t c = crc32(tr.pixels(), (size_t)tr.count * in.numel());
-  c = crc32(tr.labels(), tr.count, c);
-  char buf[16];
-  snprintf(buf, sizeof buf, "crc32:%08x", c);
-  train_ = std::move(tr);
-  test_ = std::move(te);
-  data_fingerprint_ = buf;
+  data_fingerprint_ = data->fingerprint(tc);
+  data_ = std::move(data);
+  train_count_ = tc;
+  test_count_ = vc;
   data_config_ = config;
-  pipeline_ = Pipeline(in, config);
+  pipeline_ = Pipeline(spec().input, config);
   perm_epoch_ = -1;
-  perm_.resize(train_.count);  // so that steps never allocate
+  perm_.resize(train_count_);  // so that steps never allocate
   if (st_.step == 0) {
     st_.train_fingerprint = data_fingerprint_;
-    st_.train_count = train_.count;
+    st_.train_count = train_count_;
     st_.data = config;
   }
   // History grows by one float per step: reserve 100 epochs so steps do not allocate.
@@ -141,7 +162,7 @@ Status Trainer::set_image_sets(ImageSet tr, ImageSet te, uint32_t train_limit, u
 
 void Trainer::ensure_permutation() {
   if (perm_epoch_ == (int64_t)st_.epoch) return;
-  epoch_permutation(perm_, train_.count, st_.config.seed, st_.epoch);
+  epoch_permutation(perm_, train_count_, st_.config.seed, st_.epoch);
   perm_epoch_ = st_.epoch;
 }
 
@@ -214,7 +235,7 @@ BatchJob Trainer::training_job(int B, void (*load)(void*, int, int, float*, uint
 }
 
 double Trainer::batch_forward_backward(const uint32_t* idx, int B) {
-  TrainLoad load{&train_, idx, 0, spec().input_size(), &pipeline_, st_.config.seed, st_.epoch, true};
+  TrainLoad load{&data_->train, idx, 0, spec().input_size(), &pipeline_, st_.config.seed, st_.epoch, true};
   BatchJob job = training_job(B, load_images, &load);
   run(job);
   double loss = 0.0;
@@ -245,7 +266,7 @@ StepsResult Trainer::train_steps(int n, std::vector<float>* losses) {
   // A resumed run must see the data it was trained on (the order depends on it),
   // whichever of set_data and load_checkpoint came first; and its position must lie
   // inside an epoch of this data (a hostile file may say anything).
-  const std::string problem = resume_problem(st_, DataBinding{true, train_.count, data_fingerprint_, &data_config_});
+  const std::string problem = resume_problem(st_, DataBinding{true, train_count_, data_fingerprint_, &data_config_});
   if (!problem.empty()) {
     r.status = Status::Error("cannot continue this training state: " + problem);
     return r;
@@ -255,7 +276,7 @@ StepsResult Trainer::train_steps(int n, std::vector<float>* losses) {
   for (int s = 0; s < n; ++s) {
     ensure_permutation();
     const uint32_t begin = st_.epoch_step * B;
-    const int bsz = (int)std::min<uint32_t>(B, train_.count - begin);
+    const int bsz = (int)std::min<uint32_t>(B, train_count_ - begin);
     // BatchNorm's running statistics move in the forward pass: keep them so a
     // non-finite loss leaves the whole state as it was.
     if (!st_.buffers.empty()) saved_buffers_ = st_.buffers;
@@ -296,9 +317,9 @@ StepsResult Trainer::train_steps(int n, std::vector<float>* losses) {
 }
 
 void Trainer::evaluate_range(uint32_t begin, uint32_t count, double* loss_sum, uint32_t* correct) {
-  const uint32_t end = std::min(test_.count, begin + count);
+  const uint32_t end = std::min(test_count_, begin + count);
   if (end <= begin) return;
-  TrainLoad load{&test_, nullptr, begin, spec().input_size(), &pipeline_, 0, 0, false};
+  TrainLoad load{&data_->test, nullptr, begin, spec().input_size(), &pipeline_, 0, 0, false};
   BatchJob job;
   job.images = (int)(end - begin);
   job.train = false;
@@ -362,7 +383,7 @@ std::string Trainer::save_checkpoint() const { return encode_checkpoint(spec(), 
 
 Status Trainer::load_checkpoint(const uint8_t* bytes, size_t n) {
   TrainState ns;
-  const Status s = decode_checkpoint(bytes, n, spec(), DataBinding{has_data(), train_.count, data_fingerprint_, &data_config_}, &ns);
+  const Status s = decode_checkpoint(bytes, n, spec(), DataBinding{has_data(), train_count_, data_fingerprint_, &data_config_}, &ns);
   if (!s.ok()) return s;
   ns.config.threads = st_.config.threads;
   // Room for the history to grow without allocating in a step.

@@ -67,8 +67,19 @@ class Trainer {
   // images must have the model's input shape and labels below its classes.
   Status set_image_sets(ImageSet train, ImageSet test, uint32_t train_limit, uint32_t test_limit,
                         const DataConfig& config);
+  // Takes the data `other` holds, without copying it (the sets are shared and
+  // immutable; they live as long as a trainer holds them), with this trainer's
+  // own limits (of `other`'s sets, not of its limits: 0 takes all they hold) and
+  // data configuration, checked as set_image_sets checks them. On an error
+  // nothing changes.
+  Status share_data(const Trainer& other, uint32_t train_limit, uint32_t test_limit, const DataConfig& config);
+  // The same with data held apart from any trainer (shared_data() of one).
+  Status share_data(std::shared_ptr<const SharedData> data, uint32_t train_limit, uint32_t test_limit,
+                    const DataConfig& config);
+  // The data held (null before any), shared with the trainers that took it.
+  const std::shared_ptr<const SharedData>& shared_data() const { return data_; }
   const DataConfig& data_config() const { return data_config_; }
-  bool has_data() const { return train_.count > 0; }
+  bool has_data() const { return train_count_ > 0; }
 
   // Up to n optimizer steps, stopping at an epoch end. Step losses are appended to
   // `losses` if given. A non-finite loss stops before that step's update.
@@ -103,11 +114,10 @@ class Trainer {
   const TrainState& state() const { return st_; }
   TrainState& mutable_state() { return st_; }
   std::vector<float>& grads() { return grads_; }
-  uint32_t train_count() const { return train_.count; }
-  uint32_t test_count() const { return test_.count; }
+  uint32_t train_count() const { return train_count_; }  // the images this trainer uses (its limits)
+  uint32_t test_count() const { return test_count_; }
   uint32_t steps_per_epoch() const;
   int threads() const { return threads_; }
-  const ImageSet& test_set() const { return test_; }
 
  private:
   void size_buffers(int images, bool train);
@@ -120,7 +130,8 @@ class Trainer {
   Network net_;
   std::string model_name_;
   TrainState st_;
-  ImageSet train_, test_;
+  std::shared_ptr<const SharedData> data_;  // shared with other trainers; never changed
+  uint32_t train_count_ = 0, test_count_ = 0;  // the first images of data_'s sets used
   std::string data_fingerprint_;
   DataConfig data_config_;
   Pipeline pipeline_;
@@ -136,5 +147,16 @@ class Trainer {
   std::vector<Workspace> ws_;  // per worker, or per chunk (network.h)
   int threads_ = 1;  // participants of the shared ThreadPool this trainer uses
 };
+
+// Checks made without a trainer, whose workspace may not fit next to another's
+// (the page replaces a session's trainer only once the new one is sure to work):
+// whether a trainer of `spec` would take `data` with these limits and data
+// configuration (share_data's checks)...
+Status check_share(const NetSpec& spec, const SharedData& data, uint32_t train_limit, uint32_t test_limit,
+                   const DataConfig& config);
+// ... and whether a trainer of the checkpoint's own model, given that data, would
+// then take the checkpoint (load_checkpoint's checks).
+Status check_resume(const uint8_t* bytes, size_t n, const SharedData& data, uint32_t train_limit,
+                    uint32_t test_limit, const DataConfig& config);
 
 }  // namespace wt

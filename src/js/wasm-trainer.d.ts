@@ -202,6 +202,47 @@ export interface Cifar10Files {
   data?: DataOptions;
 }
 
+/** Loaded data held apart from any trainer ({@link Trainer.holdData}), for trainers of
+ *  the same module to share ({@link Trainer.shareData}), with checks that make no trainer. */
+export class HeldData {
+  private constructor();
+  /** All the images held (not a trainer's limits). */
+  readonly trainCount: number;
+  readonly testCount: number;
+  /** [c, h, w] */
+  readonly shape: number[];
+  /** The data options of the trainer it was held from (shareData's default). */
+  readonly data: DataOptions;
+  /** Throws what shareData would say for a trainer of `model` with these options. */
+  check(model: Model, options?: ShareDataOptions): void;
+  /** Throws what a trainer of the checkpoint's own model would say, given this data
+   *  (shareData with these options) and then the checkpoint (loadCheckpoint). */
+  checkCheckpoint(bytes: Uint8Array, options?: ShareDataOptions): void;
+  /** Lets go of the data (freed when no trainer uses it either). */
+  dispose(): void;
+}
+
+/** A trainer's own view of data it shares ({@link Trainer.shareData}). */
+export interface ShareDataOptions {
+  /** The first N train / test images of the shared data (0 or absent: all of it). */
+  trainLimit?: number;
+  testLimit?: number;
+  /** Normalization, augmentation, names (default: the other trainer's). */
+  data?: DataOptions;
+}
+
+/** What {@link checkData} checks the data against. */
+export interface CheckDataOptions {
+  /** The labels must be below this. */
+  classes?: number;
+  /** Or a model: its classes, and its input, which the images must fit. */
+  model?: Model;
+  trainLimit?: number;
+  testLimit?: number;
+  /** Class names and normalization to check with the data (CIFAR-10: its defaults). */
+  data?: DataOptions;
+}
+
 /** A built-in dataset of src/defaults.json. */
 export interface DatasetInfo {
   name: 'mnist' | 'fashion-mnist' | 'cifar-10' | string;
@@ -253,6 +294,31 @@ export class Trainer {
   /** CIFAR-10's binary files; throws (naming the file) on a truncated record or a
    *  label outside 0..9, leaving the loaded data as it was. */
   setCifar10(files: Cifar10Files): void;
+  /** Takes the data `source` (another Trainer, or a {@link HeldData}) holds without
+   *  copying it: trainers of one module share one immutable copy of the loaded images,
+   *  freed with the last trainer or HeldData that holds it (disposing of the source
+   *  afterwards is fine). This trainer uses the first `trainLimit` / `testLimit` images
+   *  of it (0, the default: all that the source holds, whatever its own limits) with
+   *  its own data options (default: the source's), checked as {@link Trainer.setData}
+   *  checks them; on an error nothing changes. Both must come from the same module
+   *  (the same `threads` build, not two workers).
+   *
+   *  ```js
+   *  // Resume a checkpoint on the data of `current`, never holding the data twice, nor
+   *  // two trainers at once (a workspace of cifar-convnet on 4 threads is ~100 MiB):
+   *  const held = current.holdData();
+   *  held.checkCheckpoint(bytes);             // throws, current untouched, if refused
+   *  current.dispose();
+   *  const next = await createTrainer({ model: (await modelOfCheckpoint(bytes)).canonical, threads: 4 });
+   *  next.shareData(held);
+   *  next.loadCheckpoint(bytes);
+   *  held.dispose();                          // next keeps the data alive
+   *  ```
+   */
+  shareData(source: Trainer | HeldData, options?: ShareDataOptions): void;
+  /** This trainer's data, held apart from it: it stays in memory after the trainer is
+   *  disposed of, until the HeldData is disposed of too. Throws without data. */
+  holdData(): HeldData;
   /** The loaded data's options. */
   readonly data: DataOptions;
   /** Runs up to n optimizer steps; stops early at the end of an epoch. Keep n small
@@ -308,6 +374,14 @@ export class Trainer {
  *  Node: WT_BUILD_DIR=DIR takes the build from DIR (wasm_trainer_node.cjs; for
  *  threads > 1 wasm_trainer_mt_node.cjs when DIR has it, else one thread). */
 export function createTrainer(config?: TrainerConfig): Promise<Trainer>;
+/** Checks data as {@link Trainer.setData} (four IDX files) or {@link Trainer.setCifar10}
+ *  ({train, test}) would take it, without keeping it: the pixels are never copied into
+ *  wasm memory (IDX: the images file's header and the labels are; CIFAR-10's files are
+ *  read a megabyte at a time), so new data can be checked while other data fills the
+ *  memory. Rejects with the message setData would give (a truncated file, a label out
+ *  of range, a class-name count that does not match). */
+export function checkData(source: Dataset | Cifar10Files, options: CheckDataOptions):
+  Promise<{ shape: number[]; trainCount: number; testCount: number }>;
 /** The Embind module (advanced use: scripts/bench.js). */
 export function loadModule(opts?: { threads?: number }): Promise<unknown>;
 /** True where the pthreads build can run (Node, or a cross-origin isolated page). */

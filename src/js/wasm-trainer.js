@@ -305,6 +305,41 @@ export function inputFits(dataShape, modelInput) {
   return input.length === 1 && shape.reduce((a, b) => a * b, 1) === input[0];
 }
 
+/** Checks data as setData (four IDX files) or setCifar10 ({train, test} batch files)
+ *  would take it, without keeping it: the pixels are never copied into wasm memory
+ *  (an IDX images file's header and the labels are; CIFAR-10's files are read a
+ *  megabyte at a time), so data can be checked next to other data that fills the
+ *  memory. options: `classes` (labels must be below it; or `model`, whose classes
+ *  count and whose input the images must fit), trainLimit, testLimit, data (the data
+ *  options: class names, normalization). Resolves to {shape: [c, h, w], trainCount,
+ *  testCount} (the limits applied); rejects with the message setData would give. */
+export async function checkData(source, { model = undefined, classes = undefined, trainLimit = 0, testLimit = 0, data = undefined } = {}) {
+  const m = await anyModule();
+  let input = null;
+  if (model !== undefined) {
+    const d = describeWith(m, model);
+    classes ??= d.classes;
+    input = d.input;
+  }
+  if (!Number.isInteger(classes) || classes < 1) throw new Error('checkData needs the classes (or a model) the labels must fit');
+  const cifar = source && (source.train || source.test);
+  let r;
+  if (cifar) {
+    const files = (list, what) => (list ?? []).map((f) => ({ name: f.name ?? what, bytes: asBytes(f.bytes) }));
+    r = m.scanCifar10(files(source.train, 'train file'), files(source.test, 'test file'), trainLimit | 0, testLimit | 0, classes,
+      dataConfigJson(data ?? dataOptionsOf('cifar-10', defaultsOf(m).file.datasets['cifar-10'])));
+  } else {
+    const { trainImages, trainLabels, testImages, testLabels } = source ?? {};
+    r = m.scanIdx(asBytes(trainImages), asBytes(trainLabels), asBytes(testImages), asBytes(testLabels), trainLimit | 0, testLimit | 0, classes, dataConfigJson(data));
+  }
+  check(r.error);
+  const shape = Array.from(r.shape);
+  if (input && !inputFits(shape, input)) {
+    throw new Error(`the images are ${shapeText(shape)} but the model ${describeWith(m, model).name} takes ${shapeText(input)} images${presetsThatFit(m, shape)}`);
+  }
+  return { shape, trainCount: r.trainCount, testCount: r.testCount };
+}
+
 // Test-set evaluation runs in slices: V8 optimizes wasm between calls, and a page
 // stays responsive when each call is short (TOOLCHAIN: "V8 tiering").
 const EVAL_SLICE = 500;
@@ -397,6 +432,36 @@ export class Trainer {
       throw e;
     }
     check(this.#t.finishCifar10(trainLimit | 0, testLimit | 0, dataConfigJson(options)));
+  }
+
+  /** Takes the data `source` holds without copying it: trainers of one module share
+   *  one immutable copy of the loaded images (freed with the last trainer or
+   *  HeldData holding it). `source` is another Trainer or a HeldData (holdData()).
+   *  This trainer uses the first trainLimit / testLimit images of it (0: all that
+   *  `source` holds, whatever its own limits) with its own data options (default:
+   *  the source's), checked as setData checks them; on an error nothing changes. So
+   *  Start again, another model or a resumed checkpoint on the same data costs no
+   *  second copy. Both must come from the same module (the same `threads` build). */
+  shareData(source, { trainLimit = 0, testLimit = 0, data = undefined } = {}) {
+    const held = source instanceof HeldData ? heldHandles.get(source) : null;
+    if (!held && !(source instanceof Trainer)) throw new TypeError('shareData takes another Trainer or a HeldData (of the same module)');
+    const m = held ? held.m : source.#m;
+    if ((held ? !held.h : !source.#t)) throw new Error(`shareData: that ${held ? 'HeldData' : 'trainer'} was disposed of`);
+    if (m !== this.#m) {
+      throw new Error('shareData: the data lives in another wasm module (one with threads, one without): give this trainer the data itself (setData, setCifar10)');
+    }
+    const config = dataConfigJson(data ?? source.data);
+    check(held ? this.#t.shareHeld(held.h, trainLimit | 0, testLimit | 0, config) : this.#t.shareData(source.#t, trainLimit | 0, testLimit | 0, config));
+  }
+
+  /** This trainer's data, held apart from it: it stays in memory after the trainer
+   *  is disposed of, for another trainer's shareData, until the HeldData is disposed
+   *  of. Its check() and checkCheckpoint() say, without making a trainer, whether
+   *  a new one would take it (a trainer's workspace may not fit next to another's:
+   *  check, dispose of the old trainer, then make the new one). */
+  holdData() {
+    if (this.#t.heldData().trainCount === 0) throw new Error('holdData: this trainer has no data');
+    return newHeldData(this.#m, this.#t.holdData(), this.data);
   }
 
   /** The loaded data's options: {name, classNames, normalize?, augment?}. */
@@ -532,6 +597,55 @@ export class Trainer {
   dispose() {
     if (this.#t) this.#t.delete();
     this.#t = null;
+  }
+}
+
+// HeldData's module and Embind handle, out of reach of its users.
+const heldHandles = new WeakMap();
+const newHeldData = (m, h, data) => {
+  const held = Object.create(HeldData.prototype);
+  heldHandles.set(held, { m, h, data, info: h.info() });
+  return held;
+};
+
+function heldOf(held, what) {
+  const h = heldHandles.get(held);
+  if (!h?.h) throw new Error(`${what}: this HeldData was disposed of`);
+  return h;
+}
+
+/** Loaded data held apart from any trainer (Trainer.holdData()), for trainers of
+ *  the same module to share (Trainer.shareData). */
+export class HeldData {
+  constructor() { throw new TypeError('HeldData comes from trainer.holdData()'); }
+
+  /** Images held (all of them): trainCount, testCount, and the image shape [c, h, w]. */
+  get trainCount() { return heldOf(this, 'trainCount').info.trainCount; }
+  get testCount() { return heldOf(this, 'testCount').info.testCount; }
+  get shape() { return Array.from(heldOf(this, 'shape').info.shape); }
+  /** The data options of the trainer it was held from (shareData's default). */
+  get data() { return heldOf(this, 'data').data; }
+
+  /** Throws what shareData would say for a trainer of `model` (preset name or spec)
+   *  with these limits and data options; makes no trainer. */
+  check(model, { trainLimit = 0, testLimit = 0, data = undefined } = {}) {
+    const { m, h } = heldOf(this, 'check');
+    check(h.check(modelSource(m, model), trainLimit | 0, testLimit | 0, dataConfigJson(data ?? this.data)));
+  }
+
+  /** Throws what a trainer of the checkpoint's model would say, given this data
+   *  (shareData with these limits and options) and then the checkpoint
+   *  (loadCheckpoint); makes no trainer. */
+  checkCheckpoint(bytes, { trainLimit = 0, testLimit = 0, data = undefined } = {}) {
+    const { h } = heldOf(this, 'checkCheckpoint');
+    check(h.checkCheckpoint(asBytes(bytes), trainLimit | 0, testLimit | 0, dataConfigJson(data ?? this.data)));
+  }
+
+  /** Lets go of the data (it is freed when no trainer uses it either). */
+  dispose() {
+    const held = heldHandles.get(this);
+    if (held?.h) held.h.delete();
+    if (held) held.h = null;
   }
 }
 

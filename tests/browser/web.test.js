@@ -365,15 +365,15 @@ describe('the page', () => {
   });
 
   test('hiding the tab saves a checkpoint right away', async () => {
-    // A page of its own with 100-step epochs, so no epoch-end save comes
-    // between hiding the tab and looking for the checkpoint it caused.
+    // A page of its own with all of MNIST: 938-step epochs, so no epoch-end save
+    // comes between hiding the tab and the checkpoint it caused. (With 100-step
+    // epochs, a loaded machine let the worker reach the epoch's end, step 100,
+    // before it saw the hidden tab; the test then failed on "saved step 100".)
     const p2 = await context.newPage();
     try {
-      await p2.goto(`${srv.url}?trainLimit=6400&testLimit=200`);
-      await p2.waitForFunction(() => window.wasmTrainer?.data?.trainCount === 6400, null, { timeout: 30_000 });
-      // Several epochs: with the pthreads build one 100-step epoch can be over
-      // before the test looks at the checkpoint list.
-      await p2.getByTestId('epochs').fill('20');
+      await p2.goto(`${srv.url}?testLimit=200`);
+      await p2.waitForFunction(() => window.wasmTrainer?.data?.trainCount === 60000, null, { timeout: 30_000 });
+      await p2.getByTestId('epochs').fill('2');
       await p2.getByTestId('train-start').click();
       await p2.waitForFunction(() => window.wasmTrainer.step >= 10, null, { timeout: 30_000 });
       const hiddenAt = await p2.evaluate(() => {
@@ -383,7 +383,7 @@ describe('the page', () => {
       });
       await p2.waitForFunction(() => window.wasmTrainer.checkpoints.some((c) => c.reason === 'hidden'), null, { timeout: 15_000 });
       const saved = await p2.evaluate(() => window.wasmTrainer.checkpoints.find((c) => c.reason === 'hidden'));
-      assert.ok(saved.step >= hiddenAt && saved.step < 100, `hidden at step ${hiddenAt}, saved step ${saved.step}`);
+      assert.ok(saved.step >= hiddenAt && saved.step < 938, `hidden at step ${hiddenAt}, saved step ${saved.step} (epoch 1 ends at 938)`);
       if (await p2.getByTestId('train-stop').isEnabled()) {
         await p2.getByTestId('train-stop').click();
         await p2.waitForFunction(() => window.wasmTrainer.state === 'stopped');

@@ -115,7 +115,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (!s.ok()) fuzz::fail("set_data accepted a train set make_image_set refuses", s.message);
   if (t.train_count() != set.count) fuzz::fail("set_data kept a different train count");
-  const wt::ImageSet& te = t.test_set();
+  const wt::ImageSet& te = t.shared_data()->test;  // fresh sets keep only the images used
   if (te.channels != 1 || te.rows != 28 || te.cols != 28) fuzz::fail("set_data accepted images that are not 1x28x28");
   check_set(te, test_limit, 9);  // the seed model has 10 classes
   for (uint32_t i = 0; i < t.train_count(); ++i)

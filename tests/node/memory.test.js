@@ -64,10 +64,70 @@ function largestBlock(m) {
 
 const lastLoss = (r) => (r.losses.length ? r.losses[r.losses.length - 1] : null);
 
+/** Trainers sharing one copy of full CIFAR-10 as the page's worker does it (Start
+ *  again, another model, a resume into a new trainer), and new data checked next to
+ *  it. A cifar-convnet trainer on 4 threads has ~100 MiB of workspace, so two of them
+ *  do not fit next to the data either: the old one goes before the new one comes,
+ *  once HeldData's checks say the new one will work. */
+async function shareProbe(m, createTrainer, checkData, threads) {
+  const out = { threads, mt: !!m.PThread };
+  const files = cifar10();
+  const a = await createTrainer({ model: 'cifar-convnet', threads });
+  a.setCifar10(files);
+  a.trainSteps(2);
+  const ckpt = a.saveCheckpoint();
+  // A second trainer of another model next to the first, on part of the same data.
+  const small = await createTrainer({ threads, model: { input: [3, 32, 32], layers: [
+    { type: 'Conv2d', out_channels: 4, kernel_size: 3, padding: 1 }, { type: 'ReLU' }, { type: 'MaxPool2d', kernel_size: 4 },
+    { type: 'Flatten' }, { type: 'Linear', out_features: 10 }] } });
+  small.shareData(a, { trainLimit: 1000, testLimit: 500 });
+  out.small = { trainCount: small.progress().trainCount, testCount: small.progress().testCount, loss: lastLoss(small.trainSteps(1)) };
+  small.dispose();
+  // Start again (another seed): a's data held, a disposed of, b shares it.
+  const held = a.holdData();
+  held.check('cifar-convnet');
+  const aNext = a.trainSteps(1); // a's step 3, for the resume below
+  a.dispose();
+  const b = await createTrainer({ model: 'cifar-convnet', threads, seed: 7 });
+  b.shareData(held);
+  out.b = { trainCount: b.progress().trainCount, testCount: b.progress().testCount, loss: lastLoss(b.trainSteps(2)) };
+  out.bAccuracy = b.evaluate({ limit: 256 }).accuracy;
+  // A refused checkpoint is refused before anything goes (b stays).
+  try {
+    held.checkCheckpoint(ckpt, { data: { name: 'cifar-10' } });
+    out.badResume = 'accepted';
+  } catch (e) {
+    out.badResume = e.message;
+  }
+  // A resume into a new trainer: checked, b goes, c takes a's checkpoint and continues as a did.
+  held.checkCheckpoint(ckpt);
+  b.dispose();
+  const c = await createTrainer({ model: 'cifar-convnet', threads, seed: 99 });
+  c.shareData(held);
+  held.dispose(); // c keeps the data alive
+  c.loadCheckpoint(ckpt);
+  const cNext = c.trainSteps(1);
+  out.resume = { aStep: aNext.step, cStep: cNext.step, aLoss: lastLoss(aNext), cLoss: lastLoss(cNext) };
+  out.heapAfterShare = m.HEAPU8.length;
+  if (out.mt) out.free = largestBlock(m);
+  // New data checked while full CIFAR-10 is held: no copy, so it fits; a label out
+  // of range is refused in words.
+  out.check = await checkData(files, { classes: 10 });
+  try {
+    await checkData(files, { classes: 5 });
+    out.checkRefused = 'accepted';
+  } catch (e) {
+    out.checkRefused = e.message;
+  }
+  out.stepAfterCheck = c.trainSteps(1).step;
+  return out;
+}
+
 async function probe(kind, threads) {
-  const { loadModule, createTrainer } = await import('../../src/js/wasm-trainer.js');
+  const { loadModule, createTrainer, checkData } = await import('../../src/js/wasm-trainer.js');
   const { mnistBytes } = await import('./helpers.js');
   const m = await loadModule({ threads });
+  if (kind === 'share') return shareProbe(m, createTrainer, checkData, threads);
   const out = { threads, mt: !!m.PThread };
   if (kind === 'mnist') {
     const t = await createTrainer({ model: 'seed', threads });
@@ -162,6 +222,24 @@ test('full CIFAR-10 with cifar-convnet on 4 threads fits in the pthreads build; 
   assert.match(r.idxLoad, /not enough memory for the train images \([\d.]+ MB as bytes\): use a smaller data set or fewer threads/);
   assert.equal(r.stepAfterReload, 3, 'the trainer keeps its data and trains on after the refused load');
   assert.ok(Number.isFinite(r.lossAfterReload));
+});
+
+test('trainers share full CIFAR-10 in the pthreads build (4 threads): another model, Start again, a resume into a new trainer, new data checked, all in 320 MiB', { skip: noThreadsBuild && 'WT_BUILD_DIR has no pthreads build' }, () => {
+  const r = runProbe('share', 4);
+  assert.equal(r.mt, true, 'the pthreads build was not loaded');
+  assert.deepEqual([r.small.trainCount, r.small.testCount], [1000, 500], 'another model next to the first, with its own limits');
+  assert.ok(Number.isFinite(r.small.loss));
+  assert.deepEqual([r.b.trainCount, r.b.testCount], [50000, 10000], 'the second trainer sees all of the shared data');
+  assert.ok(Number.isFinite(r.b.loss) && r.bAccuracy >= 0 && r.bAccuracy <= 1, `second trainer: loss ${r.b.loss}, accuracy ${r.bAccuracy}`);
+  assert.match(r.badResume, /it was trained with normalize mean .* but the loaded data uses no normalization: use the same data settings to resume/);
+  // The resumed trainer continues exactly as the original did.
+  assert.equal(r.resume.cStep, r.resume.aStep);
+  assert.equal(r.resume.cLoss, r.resume.aLoss, 'the resumed trainer takes the same step as the original');
+  assert.ok(r.heapAfterShare <= LIMIT, `memory ${mib(r.heapAfterShare)} > ${mib(LIMIT)}`);
+  assert.ok(r.free > 4 * MiB, `headroom after sharing: ${mib(r.free)}`);
+  assert.deepEqual(r.check, { shape: [3, 32, 32], trainCount: 50000, testCount: 10000 }, 'checkData next to the held data');
+  assert.match(r.checkRefused, /train labels: label [5-9] at index \d+ is outside 0\.\.4 \(this model has 5 classes\)/);
+  assert.equal(r.stepAfterCheck, 4, 'the trainer trains on after the checks');
 });
 
 test('MNIST with the seed model stays at ~62 MiB in the single-thread build', () => {

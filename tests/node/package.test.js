@@ -134,7 +134,9 @@ describe('the installed package', () => {
       const t = await createTrainer({ model: 'lenet5', worker: true });
       const stop = new AbortController();
       const events = [];
-      const r = await t.fit(data, { epochs: 5, signal: stop.signal, progressMs: 0,
+      // One trainSteps call of 4 steps per slice (sliceMs: 0) and an event per slice
+      // (progressMs: 0): events at steps 4 and 8, then the abort, whatever the speed.
+      const r = await t.fit(data, { epochs: 5, signal: stop.signal, progressMs: 0, sliceMs: 0, stepsPerCall: 4,
         onStep: (e) => { events.push(e.step); if (e.step >= 5) stop.abort(); } });
       const bytes = await t.save();
       const again = await createTrainer({ checkpoint: bytes, worker: true });

@@ -8,7 +8,7 @@
 // trainSteps() calls (~60 ms), then yields to the event loop so Pause, Stop,
 // predict and save requests get through between slices.
 import {
-  createTrainer, describeModel, inspectCheckpoint, modelOfCheckpoint, threadsSupported,
+  checkData as checkDataApi, createTrainer, describeModel, inspectCheckpoint, modelOfCheckpoint, threadsSupported,
 } from '../../src/js/wasm-trainer.js';
 import { sessionAutosave } from './autosave.js';
 import { currentData, ensureData, giveData, pageLimits, testSet } from './data.js';
@@ -19,7 +19,7 @@ import { DEFAULTS, EVENT, STATE, TRAINING } from '../shared.js';
 // COOP/COEP), else the single-thread build. Results are identical either way.
 export const THREADS = threadsSupported() ? Math.max(1, Math.min(4, self.navigator?.hardwareConcurrency || 1)) : 1;
 
-let session = null; // { trainer, limits, epochsTarget }
+let session = null; // { trainer, limits, epochsTarget, data (the data.js data it trains on) }
 let state = STATE.LOADING;
 /** Checkpoints of the session into IndexedDB (worker/autosave.js). */
 export const autosave = sessionAutosave(() => session);
@@ -251,26 +251,61 @@ export function checkEpochs(epochs) {
 
 /**
  * Checks data read by data.js before it replaces the data in use (and so ends the
- * session): a trainer takes it as Start's would (labels within the chosen model's
- * classes, as many class names as classes, the normalization's channels) and throws
- * the core's message when it refuses it; nothing changes then. The trainer is a small
- * stand-in of the data's shape with the chosen model's classes: whether the chosen
- * model's input fits the data is the model picker's message, not a reason to refuse.
+ * session), as a trainer would take it at Start (whole records and files, labels
+ * within the chosen model's classes, as many class names as classes, the
+ * normalization's channels), and throws the JS API's message when it is refused;
+ * nothing changes then. The JS API's checkData reads the labels and headers only:
+ * no second copy of the data is made next to the session's (full CIFAR-10 twice
+ * does not fit the pthreads build's memory). Whether the chosen model's input fits
+ * the data is the model picker's message, not a reason to refuse it.
  */
 export async function checkData(candidate) {
   const model = chosenModel ?? await describeModel(modelOption).catch(() => null);
   if (!model) return; // no valid model chosen: Start says what is wrong
-  let probe;
-  try {
-    probe = await createTrainer({ threads: THREADS, model: { input: candidate.shape, layers: [
-      { type: 'AdaptiveAvgPool2d', output_size: 1 }, { type: 'Flatten' }, { type: 'Linear', out_features: model.classes }] } });
-  } catch {
-    return; // a shape no spec takes: the model picker says so
+  await checkDataApi(candidate.files, { classes: model.classes, ...pageLimits, data: candidate.options });
+}
+
+/**
+ * The current data held apart from the session's trainer, when that trainer holds
+ * it with at least the images `limits` ask for (a trainer on it then costs no second
+ * copy: Start again, another model, a resumed checkpoint), with the exact counts to
+ * share; else null (no session, or more images than it holds: a copy of the files).
+ */
+function holdData(limits) {
+  const d = currentData();
+  if (!session || session.data !== d) return null;
+  const want = (limit, all) => (limit > 0 ? Math.min(limit, all) : all);
+  const trainLimit = want(limits.trainLimit, d.trainCount), testLimit = want(limits.testLimit, d.testCount);
+  const held = session.trainer.holdData();
+  if (trainLimit > held.trainCount || testLimit > held.testCount) {
+    held.dispose();
+    return null;
   }
+  return { held, view: { trainLimit, testLimit, data: d.options } };
+}
+
+/**
+ * Replaces the session's trainer by make()'s without ever holding two trainers:
+ * a workspace of cifar-convnet on 4 threads is ~100 MiB, which next to full CIFAR-10
+ * and another such trainer does not fit the pthreads build's 320 MiB. The caller
+ * has checked what it can without a trainer (HeldData's checks), so make() is
+ * expected to succeed; should it throw anyway, the old trainer comes back from its
+ * checkpoint (bit-identical) on the same held data, and the error is thrown.
+ */
+async function swapTrainer(held, make) {
+  await haltLoop();
+  const old = session;
+  const backup = { bytes: old.trainer.saveCheckpoint(), model: old.trainer.model.canonical, data: old.trainer.data, progress: old.trainer.progress() };
+  session = null; // meanwhile there is nothing to save or show
+  old.trainer.dispose();
   try {
-    giveData(probe, pageLimits, candidate);
-  } finally {
-    probe.dispose();
+    return await make();
+  } catch (e) {
+    const t = await createTrainer({ model: backup.model, threads: THREADS });
+    t.shareData(held, { trainLimit: backup.progress.trainCount, testLimit: backup.progress.testCount, data: backup.data });
+    t.loadCheckpoint(backup.bytes);
+    session = { ...old, trainer: t };
+    throw e;
   }
 }
 
@@ -286,17 +321,40 @@ export async function dropSession() {
 export async function start({ epochs, batchSize, learningRate, seed, model }) {
   await ensureData();
   const target = checkEpochs(epochs);
-  // Throws with a message on bad values or a refused model.
-  const trainer = await createTrainer({ model: model ?? modelOption, batchSize, learningRate, seed, threads: THREADS });
-  try {
-    giveData(trainer, pageLimits);
-  } catch (e) {
-    trainer.dispose();
-    throw e;
+  const config = { model: model ?? modelOption, batchSize, learningRate, seed, threads: THREADS };
+  let trainer;
+  const hold = holdData(pageLimits);
+  if (hold) {
+    // The session's data, shared: checked against the new model first (the
+    // session stays if it is refused), then the old trainer makes room.
+    try {
+      hold.held.check(config.model, hold.view);
+      trainer = await swapTrainer(hold.held, async () => {
+        const t = await createTrainer(config);
+        try {
+          t.shareData(hold.held, hold.view);
+        } catch (e) {
+          t.dispose();
+          throw e;
+        }
+        return t;
+      });
+    } finally {
+      hold.held.dispose();
+    }
+  } else {
+    // Throws with a message on bad values or a refused model.
+    trainer = await createTrainer(config);
+    try {
+      giveData(trainer, pageLimits);
+    } catch (e) {
+      trainer.dispose();
+      throw e;
+    }
+    await haltLoop();
+    session?.trainer.dispose();
   }
-  await haltLoop();
-  session?.trainer.dispose();
-  session = { trainer, limits: { ...pageLimits }, epochsTarget: target };
+  session = { trainer, limits: { ...pageLimits }, epochsTarget: target, data: currentData() };
   autosave.markSaved();
   emitHistory();
   startLoop();
@@ -370,20 +428,51 @@ export async function adopt(bytes, { epochs, limits }) {
   }
   // The checkpoint's own model (format version 1 files: the seed's CNN).
   const model = await modelOfCheckpoint(bytes);
-  const candidate = await createTrainer({ model: model.canonical, seed: Number(md.seed) || 0, batchSize: Number(md.batch_size) || DEFAULTS.batchSize, threads: THREADS });
-  try {
-    giveData(candidate, use);
-    candidate.loadCheckpoint(bytes);
-  } catch (e) {
-    candidate.dispose();
-    throw e;
+  const config = { model: model.canonical, seed: Number(md.seed) || 0, batchSize: Number(md.batch_size) || DEFAULTS.batchSize, threads: THREADS };
+  const resumed = (t) => {
+    try {
+      t.loadCheckpoint(bytes);
+    } catch (e) {
+      t.dispose();
+      throw e;
+    }
+    return t;
+  };
+  const hold = holdData(use);
+  let candidate;
+  if (hold) {
+    // The session's data, shared: the checkpoint is checked on it without a trainer
+    // (refused: the session stays), then the session's trainer makes room.
+    try {
+      hold.held.checkCheckpoint(bytes, hold.view);
+      candidate = await swapTrainer(hold.held, async () => {
+        const t = await createTrainer(config);
+        try {
+          t.shareData(hold.held, hold.view);
+        } catch (e) {
+          t.dispose();
+          throw e;
+        }
+        return resumed(t);
+      });
+    } finally {
+      hold.held.dispose();
+    }
+  } else {
+    candidate = await createTrainer(config);
+    try {
+      giveData(candidate, use);
+    } catch (e) {
+      candidate.dispose();
+      throw e;
+    }
+    resumed(candidate);
+    // Validated: swap it in. Stop the old loop first (it would keep training the old trainer).
+    await haltLoop();
+    session?.trainer.dispose();
   }
-  // Validated: swap it in. Stop the old loop first (it would keep training the old trainer).
-  await haltLoop();
-  const old = session;
   const p = candidate.progress();
-  session = { trainer: candidate, limits: use, epochsTarget: Math.max(checkEpochs(epochs ?? p.epoch + 1), 1) };
-  old?.trainer.dispose();
+  session = { trainer: candidate, limits: use, epochsTarget: Math.max(checkEpochs(epochs ?? p.epoch + 1), 1), data };
   // The loaded state counts as saved: no duplicate checkpoint of it.
   autosave.markSaved();
   return p;
