@@ -199,33 +199,14 @@ Status scan_idx(const uint8_t* images_head, size_t images_size, std::string labe
                 uint32_t limit, ImageSet* out) {
   // The images file's header, checked as parse_idx checks a whole file against
   // the file's length (parse_idx reads no byte past the header: a header of at
-  // most 4 dimensions is 20 bytes); the checks after it are make_image_set's.
+  // most 4 dimensions is 20 bytes), and the pair as make_image_set checks it.
   const size_t head = std::min<size_t>(images_size, 20);
-  std::string images(head, '\0');
-  std::memcpy(&images[0], images_head, head);
-  IdxView iv;
-  const std::string nm(name);
-  Status s = parse_idx((const uint8_t*)images.data(), images_size, (nm + " images").c_str(), &iv);
-  if (!s.ok()) return s;
-  IdxView lv;
-  s = parse_idx((const uint8_t*)labels.data(), labels.size(), (nm + " labels").c_str(), &lv);
-  if (!s.ok()) return s;
-  if (iv.dims.size() != 3 && iv.dims.size() != 4)
-    return Status::Error(nm + " images: expected 3 dimensions [count, rows, cols] (or 4: [count, channels, rows, "
-                         "cols]), found " + std::to_string(iv.dims.size()) + " (is this a labels file?)");
-  if (lv.dims.size() != 1)
-    return Status::Error(nm + " labels: expected 1 dimension [count], found " + std::to_string(lv.dims.size()) +
-                         " (is this an images file?)");
-  if (iv.dims[0] != lv.dims[0])
-    return Status::Error(nm + " set: " + std::to_string(iv.dims[0]) + " images but " + std::to_string(lv.dims[0]) +
-                         " labels");
+  uint8_t header[20] = {};
+  std::memcpy(header, images_head, head);
   ImageSet set;
-  set.count = limit > 0 && limit < iv.dims[0] ? limit : iv.dims[0];
-  const bool planar = iv.dims.size() == 4;
-  set.channels = planar ? iv.dims[1] : 1;
-  set.rows = iv.dims[planar ? 2 : 1];
-  set.cols = iv.dims[planar ? 3 : 2];
-  set.label_offset = (size_t)(lv.data - (const uint8_t*)labels.data());
+  const Status s = idx_pair_layout(header, images_size, labels, name, limit, &set);
+  if (!s.ok()) return s;
+  set.pixel_offset = 0;  // no pixels are kept
   labels.resize(set.label_offset + set.count);
   set.label_bytes = std::move(labels);
   *out = std::move(set);

@@ -51,11 +51,11 @@ Status parse_idx(const uint8_t* b, size_t n, const char* what, IdxView* out) {
   return Status::Ok();
 }
 
-Status make_image_set(std::string images, std::string labels, const char* name,
-                      uint32_t limit, ImageSet* out) {
+Status idx_pair_layout(const uint8_t* images, size_t images_size, const std::string& labels, const char* name,
+                       uint32_t limit, ImageSet* out) {
   const std::string nm(name);
   IdxView iv, lv;
-  Status s = parse_idx((const uint8_t*)images.data(), images.size(), (nm + " images").c_str(), &iv);
+  Status s = parse_idx(images, images_size, (nm + " images").c_str(), &iv);
   if (!s.ok()) return s;
   s = parse_idx((const uint8_t*)labels.data(), labels.size(), (nm + " labels").c_str(), &lv);
   if (!s.ok()) return s;
@@ -68,23 +68,30 @@ Status make_image_set(std::string images, std::string labels, const char* name,
   if (iv.dims[0] != lv.dims[0])
     return Status::Error(nm + " set: " + std::to_string(iv.dims[0]) + " images but " +
                          std::to_string(lv.dims[0]) + " labels");
-  uint32_t count = iv.dims[0];
-  if (limit > 0 && limit < count) count = limit;
   // (Labels are checked against the model's classes by the trainer.)
-  out->pixel_offset = (size_t)(iv.data - (const uint8_t*)images.data());
+  out->count = limit > 0 && limit < iv.dims[0] ? limit : iv.dims[0];
+  out->pixel_offset = (size_t)(iv.data - images);
   out->label_offset = (size_t)(lv.data - (const uint8_t*)labels.data());
-  out->count = count;
   const bool planar = iv.dims.size() == 4;
   out->channels = planar ? iv.dims[1] : 1;
   out->rows = iv.dims[planar ? 2 : 1];
   out->cols = iv.dims[planar ? 3 : 2];
-  out->image_bytes = std::move(images);
-  out->label_bytes = std::move(labels);
+  return Status::Ok();
+}
+
+Status make_image_set(std::string images, std::string labels, const char* name,
+                      uint32_t limit, ImageSet* out) {
+  ImageSet set;
+  const Status s = idx_pair_layout((const uint8_t*)images.data(), images.size(), labels, name, limit, &set);
+  if (!s.ok()) return s;
+  set.image_bytes = std::move(images);
+  set.label_bytes = std::move(labels);
   // Keep only what is used (a limit of 1,000 images should not hold 47 MB).
-  out->image_bytes.resize(out->pixel_offset + (size_t)count * out->image_size());
-  out->image_bytes.shrink_to_fit();
-  out->label_bytes.resize(out->label_offset + count);
-  out->label_bytes.shrink_to_fit();
+  set.image_bytes.resize(set.pixel_offset + (size_t)set.count * set.image_size());
+  set.image_bytes.shrink_to_fit();
+  set.label_bytes.resize(set.label_offset + set.count);
+  set.label_bytes.shrink_to_fit();
+  *out = std::move(set);
   return Status::Ok();
 }
 

@@ -40,4 +40,11 @@ struct ImageSet {
 Status make_image_set(std::string images, std::string labels, const char* name,
                       uint32_t limit, ImageSet* out);
 
+// make_image_set's checks of the pair without taking the bytes (for a scan of the
+// labels alone, dataset.h scan_idx): `images` may hold only the images file's header
+// (parse_idx reads no byte past it; images_size is the whole file's length). Sets
+// `out`'s count (after `limit`), shape and offsets; its bytes are left to the caller.
+Status idx_pair_layout(const uint8_t* images, size_t images_size, const std::string& labels, const char* name,
+                       uint32_t limit, ImageSet* out);
+
 }  // namespace wt

@@ -29,88 +29,89 @@ HWY_INLINE int active_windows(int32_t* pos, float* gw, const float* go, const in
   }
   return n;
 }
+// Calls f(oc, pos, gw, n) for each plane oc's windows that carry gradient, a block of
+// at most kWindowBlock windows at a time, in window order.
+template <class F>
+HWY_INLINE void for_active_windows(const float* g, const int32_t* idx, int OC, int PH, int PW, int ld, F f) {
+  int32_t pos[kWindowBlock];
+  float gw[kWindowBlock];
+  const int P = PH * PW;
+  for (int oc = 0; oc < OC; ++oc)
+    for (int w0 = 0; w0 < P; w0 += kWindowBlock) {
+      const size_t pg = (size_t)oc * P;
+      f(oc, pos, gw, active_windows(pos, gw, g + pg, idx + pg, w0, std::min(P, w0 + kWindowBlock), PW, ld));
+    }
+}
 }  // namespace
 
 void conv3x3_wgrad_pooled_f32(float* dw, const float* in, int ld, int C, const float* g,
                               const int32_t* idx, int OC, int PH, int PW) {
   const D4 d;
   const size_t cs = (size_t)C, rs = (size_t)ld * C;  // tap steps: one column, one row
-  int32_t pos[kWindowBlock];
-  float gw[kWindowBlock];
-  for (int oc = 0; oc < OC; ++oc) {
-    const size_t pg = (size_t)oc * PH * PW;
-    for (int w0 = 0; w0 < PH * PW; w0 += kWindowBlock) {
-      const int n = active_windows(pos, gw, g + pg, idx + pg, w0, std::min(PH * PW, w0 + kWindowBlock), PW, ld);
-      if (C == 1) {
-        // One channel (conv1): a kernel row's 3 taps are 3 neighbouring floats, so lanes
-        // 0-2 of one load per row; lane 3 reads the next float (inside the padded plane)
-        // and is dropped.
-        auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d);
-        for (int i = 0; i < n; ++i) {
-          const float* x = in + pos[i];
-          const auto gv = hn::Set(d, gw[i]);
-          a0 = hn::MulAdd(gv, hn::LoadU(d, x), a0);
-          a1 = hn::MulAdd(gv, hn::LoadU(d, x + ld), a1);
-          a2 = hn::MulAdd(gv, hn::LoadU(d, x + 2 * ld), a2);
-        }
-        HWY_ALIGN float t[3][4];
-        hn::Store(a0, d, t[0]);
-        hn::Store(a1, d, t[1]);
-        hn::Store(a2, d, t[2]);
-        for (int kh = 0; kh < 3; ++kh)
-          for (int kw = 0; kw < 3; ++kw) dw[(size_t)oc * 9 + kh * 3 + kw] += t[kh][kw];
-        continue;
+  for_active_windows(g, idx, OC, PH, PW, ld, [&](int oc, const int32_t* pos, const float* gw, int n) {
+    if (C == 1) {
+      // One channel (conv1): a kernel row's 3 taps are 3 neighbouring floats, so lanes
+      // 0-2 of one load per row; lane 3 reads the next float (inside the padded plane)
+      // and is dropped.
+      auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d);
+      for (int i = 0; i < n; ++i) {
+        const float* x = in + pos[i];
+        const auto gv = hn::Set(d, gw[i]);
+        a0 = hn::MulAdd(gv, hn::LoadU(d, x), a0);
+        a1 = hn::MulAdd(gv, hn::LoadU(d, x + ld), a1);
+        a2 = hn::MulAdd(gv, hn::LoadU(d, x + 2 * ld), a2);
       }
-      for (int q = 0; q < C; q += 4) {  // 4 channels at a time: 9 accumulators
-        float* out = dw + (size_t)oc * 9 * C + q;
-        decltype(hn::Zero(d)) acc[9];
-        for (int t = 0; t < 9; ++t) acc[t] = hn::LoadU(d, out + t * cs);
-        for (int i = 0; i < n; ++i) {
-          const float* x = in + pos[i] * cs + q;
-          const auto gv = hn::Set(d, gw[i]);
-          for (int kh = 0; kh < 3; ++kh)
-            for (int kw = 0; kw < 3; ++kw)
-              acc[kh * 3 + kw] = hn::MulAdd(gv, hn::LoadU(d, x + kh * rs + kw * cs), acc[kh * 3 + kw]);
-        }
-        for (int t = 0; t < 9; ++t) hn::StoreU(acc[t], d, out + t * cs);
-      }
+      HWY_ALIGN float t[3][4];
+      hn::Store(a0, d, t[0]);
+      hn::Store(a1, d, t[1]);
+      hn::Store(a2, d, t[2]);
+      for (int kh = 0; kh < 3; ++kh)
+        for (int kw = 0; kw < 3; ++kw) dw[(size_t)oc * 9 + kh * 3 + kw] += t[kh][kw];
+      return;
     }
-  }
+    for (int q = 0; q < C; q += 4) {  // 4 channels at a time: 9 accumulators
+      float* out = dw + (size_t)oc * 9 * C + q;
+      decltype(hn::Zero(d)) acc[9];
+      for (int t = 0; t < 9; ++t) acc[t] = hn::LoadU(d, out + t * cs);
+      for (int i = 0; i < n; ++i) {
+        const float* x = in + pos[i] * cs + q;
+        const auto gv = hn::Set(d, gw[i]);
+        for (int kh = 0; kh < 3; ++kh)
+          for (int kw = 0; kw < 3; ++kw)
+            acc[kh * 3 + kw] = hn::MulAdd(gv, hn::LoadU(d, x + kh * rs + kw * cs), acc[kh * 3 + kw]);
+      }
+      for (int t = 0; t < 9; ++t) hn::StoreU(acc[t], d, out + t * cs);
+    }
+  });
 }
 
 void conv3x3_dgrad_pooled_f32(float* din, int ld, int C, const float* w, const float* g,
                               const int32_t* idx, int OC, int PH, int PW) {
   const D4 d;
   const size_t cs = (size_t)C, rs = (size_t)ld * C;
-  int32_t pos[kWindowBlock];
-  float gw[kWindowBlock];
-  for (int oc = 0; oc < OC; ++oc) {
-    const size_t pg = (size_t)oc * PH * PW;
-    for (int w0 = 0; w0 < PH * PW; w0 += kWindowBlock) {
-      const int n = active_windows(pos, gw, g + pg, idx + pg, w0, std::min(PH * PW, w0 + kWindowBlock), PW, ld);
-      if (C == 1) {  // scalar: no model layer needs it (conv1 has no input gradient)
-        for (int i = 0; i < n; ++i) {
-          float* x = din + pos[i];
-          for (int kh = 0; kh < 3; ++kh)
-            for (int kw = 0; kw < 3; ++kw) x[kh * ld + kw] += gw[i] * w[(size_t)oc * 9 + kh * 3 + kw];
-        }
-        continue;
+  for_active_windows(g, idx, OC, PH, PW, ld, [&](int oc, const int32_t* pos, const float* gw, int n) {
+    if (C == 1) {  // scalar: no model layer needs it (conv1 has no input gradient)
+      for (int i = 0; i < n; ++i) {
+        float* x = din + pos[i];
+        for (int kh = 0; kh < 3; ++kh)
+          for (int kw = 0; kw < 3; ++kw) x[kh * ld + kw] += gw[i] * w[(size_t)oc * 9 + kh * 3 + kw];
       }
-      for (int q = 0; q < C; q += 4) {  // 4 channels at a time: 9 weight vectors in registers
-        decltype(hn::Zero(d)) wv[9];
-        for (int t = 0; t < 9; ++t) wv[t] = hn::LoadU(d, w + ((size_t)oc * 9 + t) * C + q);
-        for (int i = 0; i < n; ++i) {
-          float* x = din + pos[i] * cs + q;
-          const auto gv = hn::Set(d, gw[i]);
-          for (int kh = 0; kh < 3; ++kh)
-            for (int kw = 0; kw < 3; ++kw) {
-              float* xt = x + kh * rs + kw * cs;
-              hn::StoreU(hn::MulAdd(gv, wv[kh * 3 + kw], hn::LoadU(d, xt)), d, xt);
-            }
-        }
+      return;
+    }
+    for (int q = 0; q < C; q += 4) {  // 4 channels at a time: 9 weight vectors in registers
+      decltype(hn::Zero(d)) wv[9];
+      for (int t = 0; t < 9; ++t) wv[t] = hn::LoadU(d, w + ((size_t)oc * 9 + t) * C + q);
+      for (int i = 0; i < n; ++i) {
+        float* x = din + pos[i] * cs + q;
+        const auto gv = hn::Set(d, gw[i]);
+        for (int kh = 0; kh < 3; ++kh)
+          for (int kw = 0; kw < 3; ++kw) {
+            float* xt = x + kh * rs + kw * cs;
+            hn::StoreU(hn::MulAdd(gv, wv[kh * 3 + kw], hn::LoadU(d, xt)), d, xt);
+          }
       }
     }
-  }
+  });
 }
 
 namespace {
@@ -194,34 +195,22 @@ struct DgradPass {
 
 void conv_wgrad_pooled_f32(float* dw, int ldw, const float* in, int ld, int C, int KH, int KW,
                            const float* g, const int32_t* idx, int OC, int PH, int PW) {
-  int32_t pos[kWindowBlock];
-  float gw[kWindowBlock];
-  for (int oc = 0; oc < OC; ++oc) {
-    const size_t pg = (size_t)oc * PH * PW;
+  for_active_windows(g, idx, OC, PH, PW, ld, [&](int oc, const int32_t* pos, const float* gw, int n) {
     float* dwo = dw + (size_t)oc * KH * ldw;
-    for (int w0 = 0; w0 < PH * PW; w0 += kWindowBlock) {
-      const int n = active_windows(pos, gw, g + pg, idx + pg, w0, std::min(PH * PW, w0 + kWindowBlock), PW, ld);
-      for_tap_vectors(ld, C, KH, KW, ldw, [&](const TapVectors& t) {
-        with_count<WgradPass>(t.n, dwo, t.w_off, in, t.in_off, C, pos, gw, n);
-      });
-    }
-  }
+    for_tap_vectors(ld, C, KH, KW, ldw, [&](const TapVectors& t) {
+      with_count<WgradPass>(t.n, dwo, t.w_off, in, t.in_off, C, pos, gw, n);
+    });
+  });
 }
 
 void conv_dgrad_pooled_f32(float* din, int ld, int C, int KH, int KW, const float* w, int ldw,
                            const float* g, const int32_t* idx, int OC, int PH, int PW) {
-  int32_t pos[kWindowBlock];
-  float gw[kWindowBlock];
-  for (int oc = 0; oc < OC; ++oc) {
-    const size_t pg = (size_t)oc * PH * PW;
+  for_active_windows(g, idx, OC, PH, PW, ld, [&](int oc, const int32_t* pos, const float* gw, int n) {
     const float* wo = w + (size_t)oc * KH * ldw;
-    for (int w0 = 0; w0 < PH * PW; w0 += kWindowBlock) {
-      const int n = active_windows(pos, gw, g + pg, idx + pg, w0, std::min(PH * PW, w0 + kWindowBlock), PW, ld);
-      for_tap_vectors(ld, C, KH, KW, ldw, [&](const TapVectors& t) {
-        with_count<DgradPass>(t.n, din, t.in_off, t.valid, wo, t.w_off, C, pos, gw, n);
-      });
-    }
-  }
+    for_tap_vectors(ld, C, KH, KW, ldw, [&](const TapVectors& t) {
+      with_count<DgradPass>(t.n, din, t.in_off, t.valid, wo, t.w_off, C, pos, gw, n);
+    });
+  });
 }
 
 }  // namespace wt

@@ -1,7 +1,6 @@
 // Winograd convolution transforms (kernels.h), Highway on fixed 128-bit vectors:
 // F(2x2, 3x3) and F(4x4, 3x3) (Lavin and Gray, 2016). Vectors hold 4 neighbouring
-// tiles of one tile row; a last group overlapping the previous one (TW = 7: tiles
-// 0-3, 3-6) rewrites equal values instead of a scalar tail.
+// tiles of one tile row (for_tile_groups).
 #include <algorithm>
 #include <cstring>
 
@@ -13,35 +12,44 @@
 namespace wt {
 using namespace simd4;
 
+// Calls f(p, ty, tx) for every plane p of `planes` and tile row ty, with tx the first
+// of 4 neighbouring tiles; a last group overlapping the previous one (TW = 7: tiles
+// 0-3, 3-6) rewrites equal values instead of a scalar tail.
+namespace {
+template <class F>
+HWY_INLINE void for_tile_groups(int planes, int TH, int TW, F f) {
+  for (int p = 0; p < planes; ++p)
+    for (int ty = 0; ty < TH; ++ty)
+      for (int g = 0; g < TW; g += 4) f(p, ty, g + 4 <= TW ? g : TW - 4);
+}
+}  // namespace
+
 // ---------------------------------------------------------------- F(2x2, 3x3)
 void winograd_input_f32(float* V, int ldt, const float* in, int in_ld, size_t in_plane, int C,
                         int TH, int TW) {
   const D4 d;
   const size_t T = (size_t)ldt, xs = (size_t)C * T;  // V strides: channel ldt, xi C * ldt
-  for (int c = 0; c < C; ++c)
-    for (int ty = 0; ty < TH; ++ty)
-      for (int g = 0; g < TW; g += 4) {
-        const int tx = g + 4 <= TW ? g : TW - 4;
-        decltype(hn::Zero(d)) e[4][4];  // e[row][nu]: columns transformed, row by row
-        for (int r = 0; r < 4; ++r) {
-          const float* p = in + c * in_plane + (size_t)(2 * ty + r) * in_ld + 2 * tx;
-          const auto a = hn::LoadU(d, p), b = hn::LoadU(d, p + 4);
-          const auto a2 = hn::LoadU(d, p + 2), b2 = hn::LoadU(d, p + 6);
-          const auto d0 = hn::ConcatEven(d, b, a), d1 = hn::ConcatOdd(d, b, a);
-          const auto d2 = hn::ConcatEven(d, b2, a2), d3 = hn::ConcatOdd(d, b2, a2);
-          e[r][0] = hn::Sub(d0, d2);
-          e[r][1] = hn::Add(d1, d2);
-          e[r][2] = hn::Sub(d2, d1);
-          e[r][3] = hn::Sub(d1, d3);
-        }
-        float* v = V + (size_t)c * T + (size_t)ty * TW + tx;
-        for (int nu = 0; nu < 4; ++nu) {
-          hn::StoreU(hn::Sub(e[0][nu], e[2][nu]), d, v + (0 + nu) * xs);
-          hn::StoreU(hn::Add(e[1][nu], e[2][nu]), d, v + (4 + nu) * xs);
-          hn::StoreU(hn::Sub(e[2][nu], e[1][nu]), d, v + (8 + nu) * xs);
-          hn::StoreU(hn::Sub(e[1][nu], e[3][nu]), d, v + (12 + nu) * xs);
-        }
-      }
+  for_tile_groups(C, TH, TW, [&](int c, int ty, int tx) {
+    decltype(hn::Zero(d)) e[4][4];  // e[row][nu]: columns transformed, row by row
+    for (int r = 0; r < 4; ++r) {
+      const float* p = in + c * in_plane + (size_t)(2 * ty + r) * in_ld + 2 * tx;
+      const auto a = hn::LoadU(d, p), b = hn::LoadU(d, p + 4);
+      const auto a2 = hn::LoadU(d, p + 2), b2 = hn::LoadU(d, p + 6);
+      const auto d0 = hn::ConcatEven(d, b, a), d1 = hn::ConcatOdd(d, b, a);
+      const auto d2 = hn::ConcatEven(d, b2, a2), d3 = hn::ConcatOdd(d, b2, a2);
+      e[r][0] = hn::Sub(d0, d2);
+      e[r][1] = hn::Add(d1, d2);
+      e[r][2] = hn::Sub(d2, d1);
+      e[r][3] = hn::Sub(d1, d3);
+    }
+    float* v = V + (size_t)c * T + (size_t)ty * TW + tx;
+    for (int nu = 0; nu < 4; ++nu) {
+      hn::StoreU(hn::Sub(e[0][nu], e[2][nu]), d, v + (0 + nu) * xs);
+      hn::StoreU(hn::Add(e[1][nu], e[2][nu]), d, v + (4 + nu) * xs);
+      hn::StoreU(hn::Sub(e[2][nu], e[1][nu]), d, v + (8 + nu) * xs);
+      hn::StoreU(hn::Sub(e[1][nu], e[3][nu]), d, v + (12 + nu) * xs);
+    }
+  });
 }
 
 // Calls emit(oc, ty, tx, y00, y01, y10, y11) with (A^T M A) + bias for 4 neighbouring
@@ -52,25 +60,21 @@ HWY_INLINE void winograd_output_tiles(const float* M, int ldt, const float* bias
                                       int TW, Emit emit) {
   const D4 d;
   const size_t T = (size_t)ldt, xs = (size_t)OC * T;
-  for (int oc = 0; oc < OC; ++oc) {
+  for_tile_groups(OC, TH, TW, [&](int oc, int ty, int tx) {
     const auto b = hn::Set(d, bias ? bias[oc] : 0.f);
-    for (int ty = 0; ty < TH; ++ty)
-      for (int g = 0; g < TW; g += 4) {
-        const int tx = g + 4 <= TW ? g : TW - 4;
-        const float* m = M + (size_t)oc * T + (size_t)ty * TW + tx;
-        decltype(hn::Zero(d)) t0[4], t1[4];  // rows of A^T M
-        for (int nu = 0; nu < 4; ++nu) {
-          const auto m0 = hn::LoadU(d, m + (0 + nu) * xs), m1 = hn::LoadU(d, m + (4 + nu) * xs);
-          const auto m2 = hn::LoadU(d, m + (8 + nu) * xs), m3 = hn::LoadU(d, m + (12 + nu) * xs);
-          t0[nu] = hn::Add(hn::Add(m0, m1), m2);
-          t1[nu] = hn::Sub(hn::Sub(m1, m2), m3);
-        }
-        emit(oc, ty, tx, hn::Add(hn::Add(hn::Add(t0[0], t0[1]), t0[2]), b),
-             hn::Add(hn::Sub(hn::Sub(t0[1], t0[2]), t0[3]), b),
-             hn::Add(hn::Add(hn::Add(t1[0], t1[1]), t1[2]), b),
-             hn::Add(hn::Sub(hn::Sub(t1[1], t1[2]), t1[3]), b));
-      }
-  }
+    const float* m = M + (size_t)oc * T + (size_t)ty * TW + tx;
+    decltype(hn::Zero(d)) t0[4], t1[4];  // rows of A^T M
+    for (int nu = 0; nu < 4; ++nu) {
+      const auto m0 = hn::LoadU(d, m + (0 + nu) * xs), m1 = hn::LoadU(d, m + (4 + nu) * xs);
+      const auto m2 = hn::LoadU(d, m + (8 + nu) * xs), m3 = hn::LoadU(d, m + (12 + nu) * xs);
+      t0[nu] = hn::Add(hn::Add(m0, m1), m2);
+      t1[nu] = hn::Sub(hn::Sub(m1, m2), m3);
+    }
+    emit(oc, ty, tx, hn::Add(hn::Add(hn::Add(t0[0], t0[1]), t0[2]), b),
+         hn::Add(hn::Sub(hn::Sub(t0[1], t0[2]), t0[3]), b),
+         hn::Add(hn::Add(hn::Add(t1[0], t1[1]), t1[2]), b),
+         hn::Add(hn::Sub(hn::Sub(t1[1], t1[2]), t1[3]), b));
+  });
 }
 
 }  // namespace
@@ -102,26 +106,23 @@ void winograd_output_grad_f32(float* dM, int ldt, const float* dout, int out_ld,
                               int OC, int TH, int TW) {
   const D4 d;
   const size_t T = (size_t)ldt, xs = (size_t)OC * T;
-  for (int oc = 0; oc < OC; ++oc)
-    for (int ty = 0; ty < TH; ++ty)
-      for (int g = 0; g < TW; g += 4) {
-        const int tx = g + 4 <= TW ? g : TW - 4;  // an overlapping last group, as above
-        const float* o = dout + oc * out_plane + (size_t)(2 * ty) * out_ld + 2 * tx;
-        const auto t0 = hn::LoadU(d, o), t1 = hn::LoadU(d, o + 4);
-        const auto b0 = hn::LoadU(d, o + out_ld), b1 = hn::LoadU(d, o + out_ld + 4);
-        // dY = [[a, b], [c, e]] for 4 tiles; rows of A dY are (x, y) pairs.
-        const auto a = hn::ConcatEven(d, t1, t0), b = hn::ConcatOdd(d, t1, t0);
-        const auto c = hn::ConcatEven(d, b1, b0), e = hn::ConcatOdd(d, b1, b0);
-        const decltype(hn::Zero(d)) x[4] = {a, hn::Add(a, c), hn::Sub(a, c), hn::Neg(c)};
-        const decltype(hn::Zero(d)) y[4] = {b, hn::Add(b, e), hn::Sub(b, e), hn::Neg(e)};
-        float* m = dM + (size_t)oc * T + (size_t)ty * TW + tx;
-        for (int r = 0; r < 4; ++r) {
-          hn::StoreU(x[r], d, m + (4 * r + 0) * xs);
-          hn::StoreU(hn::Add(x[r], y[r]), d, m + (4 * r + 1) * xs);
-          hn::StoreU(hn::Sub(x[r], y[r]), d, m + (4 * r + 2) * xs);
-          hn::StoreU(hn::Neg(y[r]), d, m + (4 * r + 3) * xs);
-        }
-      }
+  for_tile_groups(OC, TH, TW, [&](int oc, int ty, int tx) {
+    const float* o = dout + oc * out_plane + (size_t)(2 * ty) * out_ld + 2 * tx;
+    const auto t0 = hn::LoadU(d, o), t1 = hn::LoadU(d, o + 4);
+    const auto b0 = hn::LoadU(d, o + out_ld), b1 = hn::LoadU(d, o + out_ld + 4);
+    // dY = [[a, b], [c, e]] for 4 tiles; rows of A dY are (x, y) pairs.
+    const auto a = hn::ConcatEven(d, t1, t0), b = hn::ConcatOdd(d, t1, t0);
+    const auto c = hn::ConcatEven(d, b1, b0), e = hn::ConcatOdd(d, b1, b0);
+    const decltype(hn::Zero(d)) x[4] = {a, hn::Add(a, c), hn::Sub(a, c), hn::Neg(c)};
+    const decltype(hn::Zero(d)) y[4] = {b, hn::Add(b, e), hn::Sub(b, e), hn::Neg(e)};
+    float* m = dM + (size_t)oc * T + (size_t)ty * TW + tx;
+    for (int r = 0; r < 4; ++r) {
+      hn::StoreU(x[r], d, m + (4 * r + 0) * xs);
+      hn::StoreU(hn::Add(x[r], y[r]), d, m + (4 * r + 1) * xs);
+      hn::StoreU(hn::Sub(x[r], y[r]), d, m + (4 * r + 2) * xs);
+      hn::StoreU(hn::Neg(y[r]), d, m + (4 * r + 3) * xs);
+    }
+  });
 }
 // ---------------------------------------------------------------- F(4x4, 3x3)
 // Input patches are 6x6 at stride 4: for 4 neighbouring tiles, column j of each is
@@ -163,30 +164,27 @@ void winograd4_input_f32(float* V, int ldt, const float* in, int in_ld, size_t i
   const hn::Repartition<double, D4> dd;
   const size_t T = (size_t)ldt, xs = (size_t)C * T;
   using Vec = decltype(hn::Zero(d));
-  for (int c = 0; c < C; ++c)
-    for (int ty = 0; ty < TH; ++ty)
-      for (int g = 0; g < TW; g += 4) {
-        const int tx = g + 4 <= TW ? g : TW - 4;
-        Vec rows[6][6];  // rows[r][nu]: patch row r times B
-        for (int r = 0; r < 6; ++r) {
-          const float* p = in + c * in_plane + (size_t)(4 * ty + r) * in_ld + 4 * tx;
-          Vec x[6];
-          x[0] = hn::LoadU(d, p), x[1] = hn::LoadU(d, p + 4), x[2] = hn::LoadU(d, p + 8), x[3] = hn::LoadU(d, p + 12);
-          const Vec q4 = hn::LoadU(d, p + 16);
-          const Vec l12 = hn::InterleaveLower(d, x[1], x[2]), l34 = hn::InterleaveLower(d, x[3], q4);
-          transpose4(x[0], x[1], x[2], x[3]);  // x[j]: column j of the 4 tiles
-          x[4] = hn::BitCast(d, hn::InterleaveLower(dd, hn::BitCast(dd, l12), hn::BitCast(dd, l34)));
-          x[5] = hn::BitCast(d, hn::InterleaveUpper(dd, hn::BitCast(dd, l12), hn::BitCast(dd, l34)));
-          bt6(x, rows[r]);
-        }
-        float* v = V + (size_t)c * T + (size_t)ty * TW + tx;
-        for (int nu = 0; nu < 6; ++nu) {
-          const Vec col[6] = {rows[0][nu], rows[1][nu], rows[2][nu], rows[3][nu], rows[4][nu], rows[5][nu]};
-          Vec out[6];
-          bt6(col, out);
-          for (int mu = 0; mu < 6; ++mu) hn::StoreU(out[mu], d, v + (size_t)(6 * mu + nu) * xs);
-        }
-      }
+  for_tile_groups(C, TH, TW, [&](int c, int ty, int tx) {
+    Vec rows[6][6];  // rows[r][nu]: patch row r times B
+    for (int r = 0; r < 6; ++r) {
+      const float* p = in + c * in_plane + (size_t)(4 * ty + r) * in_ld + 4 * tx;
+      Vec x[6];
+      x[0] = hn::LoadU(d, p), x[1] = hn::LoadU(d, p + 4), x[2] = hn::LoadU(d, p + 8), x[3] = hn::LoadU(d, p + 12);
+      const Vec q4 = hn::LoadU(d, p + 16);
+      const Vec l12 = hn::InterleaveLower(d, x[1], x[2]), l34 = hn::InterleaveLower(d, x[3], q4);
+      transpose4(x[0], x[1], x[2], x[3]);  // x[j]: column j of the 4 tiles
+      x[4] = hn::BitCast(d, hn::InterleaveLower(dd, hn::BitCast(dd, l12), hn::BitCast(dd, l34)));
+      x[5] = hn::BitCast(d, hn::InterleaveUpper(dd, hn::BitCast(dd, l12), hn::BitCast(dd, l34)));
+      bt6(x, rows[r]);
+    }
+    float* v = V + (size_t)c * T + (size_t)ty * TW + tx;
+    for (int nu = 0; nu < 6; ++nu) {
+      const Vec col[6] = {rows[0][nu], rows[1][nu], rows[2][nu], rows[3][nu], rows[4][nu], rows[5][nu]};
+      Vec out[6];
+      bt6(col, out);
+      for (int mu = 0; mu < 6; ++mu) hn::StoreU(out[mu], d, v + (size_t)(6 * mu + nu) * xs);
+    }
+  });
 }
 
 namespace {
@@ -198,27 +196,23 @@ HWY_INLINE void winograd4_output_tiles(const float* M, int ldt, const float* bia
   const D4 d;
   using Vec = decltype(hn::Zero(d));
   const size_t T = (size_t)ldt, xs = (size_t)OC * T;
-  for (int oc = 0; oc < OC; ++oc) {
+  for_tile_groups(OC, TH, TW, [&](int oc, int ty, int tx) {
     const auto b = hn::Set(d, bias ? bias[oc] : 0.f);
-    for (int ty = 0; ty < TH; ++ty)
-      for (int g = 0; g < TW; g += 4) {
-        const int tx = g + 4 <= TW ? g : TW - 4;
-        const float* m = M + (size_t)oc * T + (size_t)ty * TW + tx;
-        Vec s[4][6];  // s[i][nu] = (A^T M)[i, nu]
-        for (int nu = 0; nu < 6; ++nu) {
-          Vec col[6], o[4];
-          for (int mu = 0; mu < 6; ++mu) col[mu] = hn::LoadU(d, m + (size_t)(6 * mu + nu) * xs);
-          at6(col, o);
-          for (int i = 0; i < 4; ++i) s[i][nu] = o[i];
-        }
-        Vec y[4][4];
-        for (int i = 0; i < 4; ++i) {
-          at6(s[i], y[i]);
-          for (int j = 0; j < 4; ++j) y[i][j] = hn::Add(y[i][j], b);
-        }
-        emit(oc, ty, tx, y);
-      }
-  }
+    const float* m = M + (size_t)oc * T + (size_t)ty * TW + tx;
+    Vec s[4][6];  // s[i][nu] = (A^T M)[i, nu]
+    for (int nu = 0; nu < 6; ++nu) {
+      Vec col[6], o[4];
+      for (int mu = 0; mu < 6; ++mu) col[mu] = hn::LoadU(d, m + (size_t)(6 * mu + nu) * xs);
+      at6(col, o);
+      for (int i = 0; i < 4; ++i) s[i][nu] = o[i];
+    }
+    Vec y[4][4];
+    for (int i = 0; i < 4; ++i) {
+      at6(s[i], y[i]);
+      for (int j = 0; j < 4; ++j) y[i][j] = hn::Add(y[i][j], b);
+    }
+    emit(oc, ty, tx, y);
+  });
 }
 }  // namespace
 

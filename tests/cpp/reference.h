@@ -346,34 +346,30 @@ inline CnnSpec seed_cnn() {
 // the absolute values of every term that went into it (the starting value included),
 // the scale of its float rounding error.
 
-// C[M,N] = c0 + A[M,K] * B, with B's row k at brow[k] (gemm_nn_rows_f32); c0 may be null.
-inline void gemm_nn_rows(double* C, double* mag, const float* c0, int M, int N, int K,
-                         const float* A, int lda, const float* const* brow) {
+// C[M,N] = c0 + A[M,K] * B with B's row k at brow[k] (gemm_nn_rows_f32), or, with
+// kTransB, C = c0 + A * B^T with B's row n ([N,K]) at brow[n] (gemm_nt_rows_f32);
+// c0 may be null.
+template <bool kTransB>
+inline void gemm_rows(double* C, double* mag, const float* c0, int M, int N, int K,
+                      const float* A, int lda, const float* const* brow) {
   for (int i = 0; i < M; ++i)
     for (int j = 0; j < N; ++j) {
       double s = c0 ? c0[(size_t)i * N + j] : 0.0, m = std::fabs(s);
       for (int k = 0; k < K; ++k) {
-        const double t = (double)A[(size_t)i * lda + k] * brow[k][j];
+        const double t = (double)A[(size_t)i * lda + k] * (kTransB ? brow[j][k] : brow[k][j]);
         s += t, m += std::fabs(t);
       }
       C[(size_t)i * N + j] = s;
       if (mag) mag[(size_t)i * N + j] = m;
     }
 }
-
-// C[M,N] = c0 + A[M,K] * B^T, with B's row n ([N,K]) at brow[n] (gemm_nt_rows_f32).
+inline void gemm_nn_rows(double* C, double* mag, const float* c0, int M, int N, int K,
+                         const float* A, int lda, const float* const* brow) {
+  gemm_rows<false>(C, mag, c0, M, N, K, A, lda, brow);
+}
 inline void gemm_nt_rows(double* C, double* mag, const float* c0, int M, int N, int K,
                          const float* A, int lda, const float* const* brow) {
-  for (int i = 0; i < M; ++i)
-    for (int j = 0; j < N; ++j) {
-      double s = c0 ? c0[(size_t)i * N + j] : 0.0, m = std::fabs(s);
-      for (int k = 0; k < K; ++k) {
-        const double t = (double)A[(size_t)i * lda + k] * brow[j][k];
-        s += t, m += std::fabs(t);
-      }
-      C[(size_t)i * N + j] = s;
-      if (mag) mag[(size_t)i * N + j] = m;
-    }
+  gemm_rows<true>(C, mag, c0, M, N, K, A, lda, brow);
 }
 
 // The position, in units of `ld`-long rows, of window w's maximum (idx 0..3) over

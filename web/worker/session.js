@@ -309,6 +309,41 @@ async function swapTrainer(held, make) {
   }
 }
 
+/**
+ * A trainer of `config` on the loaded data (the `limits` view of it), made ready by
+ * `ready(t)` (a checkpoint loaded, say), that takes the session's place. With a
+ * session, its data is shared: `check(held, view)` first says without a trainer
+ * whether the new one would work (a refusal leaves the session as it was), then the
+ * old trainer makes room (swapTrainer). Without one, the new trainer gets its own
+ * copy, and the old loop is stopped once the new trainer is ready.
+ */
+async function replaceTrainer(config, limits, check, ready = () => {}) {
+  const make = async (feed) => {
+    const t = await createTrainer(config); // throws with a message on bad values or a refused model
+    try {
+      feed(t);
+      ready(t);
+    } catch (e) {
+      t.dispose();
+      throw e;
+    }
+    return t;
+  };
+  const hold = holdData(limits);
+  if (!hold) {
+    const t = await make((tr) => giveData(tr, limits));
+    await haltLoop(); // validated: stop the old loop (it would keep training the old trainer)
+    session?.trainer.dispose();
+    return t;
+  }
+  try {
+    check(hold.held, hold.view);
+    return await swapTrainer(hold.held, () => make((tr) => tr.shareData(hold.held, hold.view)));
+  } finally {
+    hold.held.dispose();
+  }
+}
+
 /** The data changed: the session (trained on the old data) ends; nothing is saved. */
 export async function dropSession() {
   await haltLoop();
@@ -322,38 +357,8 @@ export async function start({ epochs, batchSize, learningRate, seed, model }) {
   await ensureData();
   const target = checkEpochs(epochs);
   const config = { model: model ?? modelOption, batchSize, learningRate, seed, threads: THREADS };
-  let trainer;
-  const hold = holdData(pageLimits);
-  if (hold) {
-    // The session's data, shared: checked against the new model first (the
-    // session stays if it is refused), then the old trainer makes room.
-    try {
-      hold.held.check(config.model, hold.view);
-      trainer = await swapTrainer(hold.held, async () => {
-        const t = await createTrainer(config);
-        try {
-          t.shareData(hold.held, hold.view);
-        } catch (e) {
-          t.dispose();
-          throw e;
-        }
-        return t;
-      });
-    } finally {
-      hold.held.dispose();
-    }
-  } else {
-    // Throws with a message on bad values or a refused model.
-    trainer = await createTrainer(config);
-    try {
-      giveData(trainer, pageLimits);
-    } catch (e) {
-      trainer.dispose();
-      throw e;
-    }
-    await haltLoop();
-    session?.trainer.dispose();
-  }
+  // The session's data is checked against the new model first.
+  const trainer = await replaceTrainer(config, pageLimits, (held, view) => held.check(config.model, view));
   session = { trainer, limits: { ...pageLimits }, epochsTarget: target, data: currentData() };
   autosave.markSaved();
   emitHistory();
@@ -429,48 +434,9 @@ export async function adopt(bytes, { epochs, limits }) {
   // The checkpoint's own model (format version 1 files: the seed's CNN).
   const model = await modelOfCheckpoint(bytes);
   const config = { model: model.canonical, seed: Number(md.seed) || 0, batchSize: Number(md.batch_size) || DEFAULTS.batchSize, threads: THREADS };
-  const resumed = (t) => {
-    try {
-      t.loadCheckpoint(bytes);
-    } catch (e) {
-      t.dispose();
-      throw e;
-    }
-    return t;
-  };
-  const hold = holdData(use);
-  let candidate;
-  if (hold) {
-    // The session's data, shared: the checkpoint is checked on it without a trainer
-    // (refused: the session stays), then the session's trainer makes room.
-    try {
-      hold.held.checkCheckpoint(bytes, hold.view);
-      candidate = await swapTrainer(hold.held, async () => {
-        const t = await createTrainer(config);
-        try {
-          t.shareData(hold.held, hold.view);
-        } catch (e) {
-          t.dispose();
-          throw e;
-        }
-        return resumed(t);
-      });
-    } finally {
-      hold.held.dispose();
-    }
-  } else {
-    candidate = await createTrainer(config);
-    try {
-      giveData(candidate, use);
-    } catch (e) {
-      candidate.dispose();
-      throw e;
-    }
-    resumed(candidate);
-    // Validated: swap it in. Stop the old loop first (it would keep training the old trainer).
-    await haltLoop();
-    session?.trainer.dispose();
-  }
+  // The checkpoint is checked on the session's data first.
+  const candidate = await replaceTrainer(config, use, (held, view) => held.checkCheckpoint(bytes, view),
+    (t) => t.loadCheckpoint(bytes));
   const p = candidate.progress();
   session = { trainer: candidate, limits: use, epochsTarget: Math.max(checkEpochs(epochs ?? p.epoch + 1), 1), data };
   // The loaded state counts as saved: no duplicate checkpoint of it.
