@@ -1,4 +1,6 @@
-// Layers as forward/backward pairs (the llm.c convention).
+// Layers as forward/backward pairs (the llm.c convention): layers.cc (im2col
+// convolution, pooling, linear, softmax) and conv_s1.cc (stride-1 convolutions, with
+// winograd_conv.h).
 //
 // Legend: N batch (images in this call), C/OC input/output channels, H,W input
 // height/width, OH,OW output height/width, K = C*KH*KW (im2col rows), P = OH*OW,

@@ -1,0 +1,297 @@
+// Stride-1 convolutions (layers.h): the "shifted GEMM" over padded rows, Winograd
+// (winograd_conv.h) where it applies, ReLU + max-pool fused into the forward, and
+// the backward from the pooled gradient.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "core/layers.h"
+#include "core/winograd_conv.h"
+#include "kernels/kernels.h"
+
+namespace wt {
+
+size_t conv_s1_pad_size(const ConvShape& s) {
+  const size_t Hp = s.H + 2 * s.pad, Wp = conv_s1_row(s);
+  return (size_t)s.C * (Hp + 1) * Wp;  // + one slack row read by the junk columns
+}
+
+namespace {
+// The row-pointer table of a shifted GEMM lives at the end of the conv's scratch
+// (sizes count 16 floats of slack for aligning it).
+size_t rows_floats(size_t taps) { return (taps * sizeof(const float*) + sizeof(float) - 1) / sizeof(float); }
+const float** rows_at(float* p) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p), al = alignof(const float*);
+  return reinterpret_cast<const float**>((a + al - 1) / al * al);
+}
+// Row k = (c, kh, kw) of the virtual im2col matrix, for a padded image at `base`.
+void tap_rows(const float** rows, const float* base, const ConvShape& s) {
+  const int Wp = conv_s1_row(s), plane = (s.H + 2 * s.pad + 1) * Wp;
+  for (int c = 0, k = 0; c < s.C; ++c)
+    for (int kh = 0; kh < s.KH; ++kh)
+      for (int kw = 0; kw < s.KW; ++kw) rows[k++] = base + (size_t)c * plane + kh * Wp + kw;
+}
+// Copies image [C, H, W] into the interior of its padded planes.
+void pad_image(float* pad, const float* img, const ConvShape& s) {
+  const int Wp = conv_s1_row(s), plane = (s.H + 2 * s.pad + 1) * Wp;
+  for (int c = 0; c < s.C; ++c)
+    for (int h = 0; h < s.H; ++h) {
+      float* dst = pad + (size_t)c * plane + (size_t)(h + s.pad) * Wp + s.pad;
+      const float* src = img + ((size_t)c * s.H + h) * s.W;
+      for (int w = 0; w < s.W; ++w) dst[w] = src[w];
+    }
+}
+}  // namespace
+
+size_t conv_s1_forward_scratch(const ConvShape& s) {
+  return conv_winograd_applies(s) ? winograd_scratch(s.C, s.OC, wino_for(s.OH(), s.OW()))
+                                  : rows_floats((size_t)s.K()) + 16;
+}
+
+// prepared: the forward's U, then the input gradient's (F(2x2, 3x3), adjoint).
+size_t conv_s1_prepared_floats(const ConvShape& s) {
+  if (!conv_winograd_applies(s)) return 0;
+  return (size_t)(wino_for(s.OH(), s.OW()).xi + 16) * s.OC * s.C;
+}
+void conv_s1_prepare(float* prepared, const float* w, const ConvShape& s) {
+  if (!conv_winograd_applies(s)) return;
+  const Wino k = wino_for(s.OH(), s.OW());
+  winograd_weights_for(k, prepared, w, s.OC, s.C, /*adjoint=*/false);
+  winograd_weights(prepared + (size_t)k.xi * s.OC * s.C, w, s.C, s.OC, /*adjoint=*/true);
+}
+
+void conv2d_s1_forward(float* out, float* pad, float* scratch, const float* inp, const float* w,
+                       const float* b, int N, const ConvShape& s, const float* prepared) {
+  const int K = s.K(), Wp = conv_s1_row(s), P = s.OH() * Wp;
+  const size_t ps = conv_s1_pad_size(s);
+  const size_t isz = (size_t)s.C * s.H * s.W, osz = (size_t)s.OC * P;
+  if (conv_winograd_applies(s)) {
+    const Wino k = wino_for(s.OH(), s.OW());
+    const float* U = prepared;
+    if (!U) winograd_weights_for(k, scratch, w, s.OC, s.C, /*adjoint=*/false), U = scratch;
+    const size_t plane = (size_t)(s.H + 2 * s.pad + 1) * Wp;
+    const int GW = wino_group(k.tiles());
+    for (int n0 = 0; n0 < N; n0 += GW) {
+      const int G = std::min(GW, N - n0);
+      for (int n = n0; n < n0 + G; ++n) pad_image(pad + n * ps, inp + n * isz, s);
+      winograd_conv(k, out + n0 * osz, Wp, P, osz, pad + n0 * ps, Wp, plane, ps, G, U, b, s.C,
+                    s.OC, scratch + (size_t)k.xi * s.OC * s.C);
+    }
+    return;
+  }
+  const float** rows = rows_at(scratch);
+  for (int n = 0; n < N; ++n) {
+    pad_image(pad + n * ps, inp + n * isz, s);
+    tap_rows(rows, pad + n * ps, s);
+    float* o = out + n * osz;
+    for (int oc = 0; oc < s.OC; ++oc)
+      for (int p = 0; p < P; ++p) o[(size_t)oc * P + p] = b[oc];
+    gemm_nn_rows_f32(s.OC, P, K, w, K, rows, o, P, /*acc=*/true);
+  }
+}
+
+bool conv_relu_pool_fused(const ConvShape& s) { return conv_winograd_applies(s); }
+
+void conv2d_s1_relu_pool_forward(float* pooled, int32_t* idx, float* pad, float* scratch,
+                                 const float* inp, const float* w, const float* b, int N,
+                                 const ConvShape& s, const float* prepared) {
+  const int Wp = conv_s1_row(s);
+  const size_t ps = conv_s1_pad_size(s), isz = (size_t)s.C * s.H * s.W;
+  const size_t pz = (size_t)s.OC * (s.OH() / 2) * (s.OW() / 2), plane = (size_t)(s.H + 2 * s.pad + 1) * Wp;
+  const Wino k = wino_for(s.OH(), s.OW());
+  const float* U = prepared;
+  if (!U) winograd_weights_for(k, scratch, w, s.OC, s.C, /*adjoint=*/false), U = scratch;
+  const int GW = wino_group(k.tiles());
+  for (int n0 = 0; n0 < N; n0 += GW) {
+    const int G = std::min(GW, N - n0);
+    for (int n = n0; n < n0 + G; ++n) pad_image(pad + n * ps, inp + n * isz, s);
+    winograd_group(k, pad + n0 * ps, Wp, plane, ps, G, U, s.C, s.OC,
+                   scratch + (size_t)k.xi * s.OC * s.C, [&](int g, const float* M, int ldt) {
+                     const size_t o = (n0 + g) * pz;
+                     auto pool = k.m == 4 ? winograd4_output_relu_pool_f32 : winograd_output_relu_pool_f32;
+                     pool(pooled + o, idx + o, M, ldt, b, s.OC, k.TH, k.TW);
+                   });
+  }
+}
+
+// The input gradient is a "full" convolution of dout with the flipped kernel:
+//   dinp_pad[c, q] = sum over (oc, kh, kw) of w[oc, c, kh, kw] * dout[oc, q - kh Wp - kw],
+// the same shifted GEMM as the forward once dout sits between zero margins of
+// (KH - 1) Wp + KW - 1 floats. It replaces dcol = w^T dout plus a scatter-add of
+// every tap row (no dcol buffer, no 72 short scatter loops per image).
+static inline int s1_margin(const ConvShape& s) { return (s.KH - 1) * conv_s1_row(s) + s.KW - 1; }
+
+bool conv_pooled_backward_fits(const ConvShape& s) {
+  return s.stride == 1 && s.OH() % 2 == 0 && s.OW() % 2 == 0;
+}
+
+namespace {
+// The pooled gradients' kernels: the 3x3 ones for the shapes they take (the seed's
+// convs: their bits are the seed's), the general ones for any other kernel and C.
+bool pooled_3x3(const ConvShape& s) { return s.KH == 3 && s.KW == 3 && (s.C == 1 || s.C % 4 == 0); }
+// Floats per kernel row of dw and w, channels last ([OC, KH, ldw]).
+int pooled_ldw(const ConvShape& s) { return pooled_3x3(s) ? 3 * s.C : (s.KW * s.C + 3) / 4 * 4; }
+size_t pooled_scratch(const ConvShape& s) {
+  return 2 * (conv_s1_pad_size(s) + (size_t)s.OC * s.KH * pooled_ldw(s));
+}
+}  // namespace
+
+namespace {
+// The backward's Winograd floats (F(2x2, 3x3), wino_for): the input gradient's U, V
+// and M, and before that, in the same floats, the weight gradient's dU, V and dM.
+size_t winograd_bwd_scratch(const ConvShape& s) {
+  return std::max(winograd_scratch(s.OC, s.C, wino_f2(s.H, s.W)),
+                  winograd_scratch(s.OC, s.C, wino_f2(s.OH(), s.OW())));
+}
+}  // namespace
+
+size_t conv_s1_backward_scratch(const ConvShape& s) {
+  const int Wp = conv_s1_row(s), P = s.OH() * Wp, plane = P + 2 * s1_margin(s);
+  const bool wino = conv_winograd_applies(s);
+  const Wino kd = wino_f2(s.H, s.W);  // the input gradient's
+  return (size_t)(wino ? wino_group(kd.tiles()) : 1) * s.OC * plane  // dout between margins
+         + (size_t)s.C * s.OC * s.KH * s.KW  // flipped weights
+         + (size_t)s.C * s.H * Wp            // input gradient rows (padded columns)
+         + (wino ? winograd_bwd_scratch(s) : 0)
+         + (conv_pooled_backward_fits(s) ? pooled_scratch(s) : 0)
+         + 16 + rows_floats((size_t)std::max(s.K(), s.OC * s.KH * s.KW));  // row-pointer table
+}
+
+void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, float* scratch,
+                        const float* dout, const float* w, int N, const ConvShape& s,
+                        const PooledGrad* pooled, const float* prepared) {
+  const int K = s.K(), Wp = conv_s1_row(s), P = s.OH() * Wp;
+  const int margin = s1_margin(s), zplane = P + 2 * margin;
+  const int KT = s.OC * s.KH * s.KW;  // taps of the full convolution
+  const size_t ps = conv_s1_pad_size(s), osz = (size_t)s.OC * P, isz = (size_t)s.C * s.H * s.W;
+  const bool wino = conv_winograd_applies(s);
+  const Wino kd = wino_f2(s.H, s.W);  // the input gradient's Winograd (the weight gradient's: F(2x2))
+  const int nz = wino ? wino_group(kd.tiles()) : 1;  // images of dout between margins at once
+  // Scratch: dout between margins, flipped weights, gradient rows, Winograd, pooled.
+  float* doutz = scratch;
+  float* wflip = doutz + (size_t)nz * s.OC * zplane;
+  float* drows = wflip + (size_t)s.C * KT;
+  float* wsc = drows + (size_t)s.C * s.H * Wp;  // Winograd: U of the input gradient, then V and M
+  // Pooled gradients: the padded input and its gradient channels-last, dw and w as [OC, 9, C].
+  float* padh = wsc + (wino ? winograd_bwd_scratch(s) : 0);
+  float* dinh = padh + conv_s1_pad_size(s);
+  float* dwh = dinh + conv_s1_pad_size(s);
+  const int ldw = pooled_ldw(s);
+  float* wh = dwh + (size_t)s.OC * s.KH * ldw;
+  const float** rows = rows_at(padh + (conv_pooled_backward_fits(s) ? pooled_scratch(s) : 0));
+
+  // From the pooled gradient (the model's conv2): only each window's maximum carries
+  // gradient, so all three gradients come from those positions; dout is not read.
+  if (pooled && conv_pooled_backward_fits(s)) {
+    const int PH = s.OH() / 2, PW = s.OW() / 2;
+    const size_t plane = ps / s.C, pg = (size_t)s.OC * PH * PW, KK = (size_t)s.KH * s.KW;
+    const bool k3 = pooled_3x3(s);
+    // dw and w as [OC, KH, ldw]: (oc, kh) rows of KW * C floats, channels last.
+    auto at = [&](int oc, int c, int kh, int kw) { return ((size_t)oc * s.KH + kh) * ldw + (size_t)kw * s.C + c; };
+    std::memset(dwh, 0, sizeof(float) * s.OC * s.KH * ldw);
+    std::memset(wh, 0, sizeof(float) * s.OC * s.KH * ldw);
+    for (int oc = 0; oc < s.OC; ++oc)
+      for (int c = 0; c < s.C; ++c)
+        for (int kh = 0; kh < s.KH; ++kh)
+          for (int kw = 0; kw < s.KW; ++kw)
+            wh[at(oc, c, kh, kw)] = w[((size_t)oc * s.C + c) * KK + kh * s.KW + kw];
+    for (int n = 0; n < N; ++n) {
+      const float* g = pooled->g + n * pg;
+      const int32_t* ix = pooled->idx + n * pg;
+      // db: the gradients of the windows ReLU did not cut, as a select rather than a
+      // branch (ReLU makes it unpredictable); the same additions in the same order.
+      for (int oc = 0; oc < s.OC; ++oc) {
+        const float* go = g + (size_t)oc * PH * PW;
+        const int32_t* io = ix + (size_t)oc * PH * PW;
+        float acc = db[oc];
+        for (int i = 0; i < PH * PW; ++i) {
+          const float sum = acc + go[i];
+          acc = io[i] < 4 ? sum : acc;
+        }
+        db[oc] = acc;
+      }
+      // Channels last (with one channel, the padded plane already is).
+      const float* in = pad + n * ps;
+      if (s.C > 1) transpose_f32(padh, s.C, in, (int)plane, s.C, (int)plane), in = padh;
+      if (k3) conv3x3_wgrad_pooled_f32(dwh, in, Wp, s.C, g, ix, s.OC, PH, PW);
+      else conv_wgrad_pooled_f32(dwh, ldw, in, Wp, s.C, s.KH, s.KW, g, ix, s.OC, PH, PW);
+      if (!dinp) continue;
+      std::memset(dinh, 0, sizeof(float) * plane * s.C);
+      if (k3) conv3x3_dgrad_pooled_f32(dinh, Wp, s.C, wh, g, ix, s.OC, PH, PW);
+      else conv_dgrad_pooled_f32(dinh, Wp, s.C, s.KH, s.KW, wh, ldw, g, ix, s.OC, PH, PW);
+      for (int y = 0; y < s.H; ++y)  // interior, channels first
+        transpose_f32(dinp + n * isz + (size_t)y * s.W, s.H * s.W,
+                      dinh + ((size_t)(y + s.pad) * Wp + s.pad) * s.C, s.C, s.W, s.C);
+    }
+    for (int oc = 0; oc < s.OC; ++oc)
+      for (int c = 0; c < s.C; ++c)
+        for (int kh = 0; kh < s.KH; ++kh)
+          for (int kw = 0; kw < s.KW; ++kw)
+            dw[((size_t)oc * s.C + c) * KK + kh * s.KW + kw] += dwh[at(oc, c, kh, kw)];
+    return;
+  }
+  // db and dw: junk columns of dout are zero, so they contribute nothing.
+  for (int n = 0; n < N; ++n)
+    for (int oc = 0; oc < s.OC; ++oc) db[oc] += sum_f32(dout + n * osz + (size_t)oc * P, P);
+  if (wino) {
+    winograd_wgrad(dw, pad, dout, N, s, wsc);  // wsc is free until the input gradient
+  } else {
+    for (int n = 0; n < N; ++n) {
+      tap_rows(rows, pad + n * ps, s);
+      gemm_nt_rows_f32(s.OC, K, P, dout + n * osz, P, rows, dw, K, /*acc=*/true);
+    }
+  }
+  if (!dinp) return;
+
+  // Input gradient: dout goes between zero margins (zeroed here, kept zero).
+  for (int i = 0; i < nz * s.OC; ++i) {
+    std::memset(doutz + (size_t)i * zplane, 0, sizeof(float) * margin);
+    std::memset(doutz + (size_t)i * zplane + margin + P, 0, sizeof(float) * margin);
+  }
+  auto place = [&](int slot, int n) {
+    for (int oc = 0; oc < s.OC; ++oc)
+      std::memcpy(doutz + ((size_t)slot * s.OC + oc) * zplane + margin, dout + n * osz + (size_t)oc * P,
+                  sizeof(float) * P);
+  };
+  if (wino) {
+    // dinp = dout (padded by 1: read from the zero margins and the zero junk columns)
+    // correlated with the rotated kernels.
+    const float* U = prepared ? prepared + (size_t)wino_for(s.OH(), s.OW()).xi * s.OC * s.C : wsc;
+    if (!prepared) winograd_weights(wsc, w, s.C, s.OC, /*adjoint=*/true);
+    const int GW = nz;
+    for (int n0 = 0; n0 < N; n0 += GW) {
+      const int G = std::min(GW, N - n0);
+      for (int g = 0; g < G; ++g) place(g, n0 + g);
+      winograd_conv(kd, dinp + n0 * isz, s.W, (size_t)s.H * s.W, isz, doutz + margin - Wp - 1, Wp,
+                    zplane, (size_t)s.OC * zplane, G, U, nullptr, s.OC, s.C,
+                    wsc + (size_t)kd.xi * s.C * s.OC);
+    }
+    return;
+  }
+  // Otherwise the full convolution as a shifted GEMM:
+  //   dinp_pad[c, q] = sum over (oc, kh, kw) of w[oc, c, kh, kw] * dout[oc, q - kh Wp - kw]
+  // wflip[c, (oc, kh, kw)] = w[oc, c, kh, kw].
+  for (int c = 0; c < s.C; ++c)
+    for (int oc = 0; oc < s.OC; ++oc)
+      for (int t = 0; t < s.KH * s.KW; ++t)
+        wflip[(size_t)c * KT + oc * s.KH * s.KW + t] = w[((size_t)oc * s.C + c) * s.KH * s.KW + t];
+  // Output rows h = 0..H-1 of the padded input (all Wp columns): q = (h + pad) Wp + x.
+  const int q0 = s.pad * Wp;
+  for (int oc = 0, k = 0; oc < s.OC; ++oc)
+    for (int kh = 0; kh < s.KH; ++kh)
+      for (int kw = 0; kw < s.KW; ++kw)
+        rows[k++] = doutz + (size_t)oc * zplane + margin + q0 - kh * Wp - kw;
+  for (int n = 0; n < N; ++n) {
+    place(0, n);
+    gemm_nn_rows_f32(s.C, s.H * Wp, KT, wflip, KT, rows, drows, s.H * Wp, /*acc=*/false);
+    float* di = dinp + n * isz;
+    for (int c = 0; c < s.C; ++c)
+      for (int h = 0; h < s.H; ++h) {
+        const float* src = drows + ((size_t)c * s.H + h) * Wp + s.pad;
+        float* dst = di + ((size_t)c * s.H + h) * s.W;
+        for (int x = 0; x < s.W; ++x) dst[x] = src[x];
+      }
+  }
+}
+
+}  // namespace wt

@@ -1,0 +1,81 @@
+// Winograd convolution for the stride-1 convs (conv_s1.cc), internal to src/core: the
+// variant of a plane, the transformed weights, a group of images through the 16 or 36
+// GEMMs, the convolution, and the weight gradient in the Winograd domain. The
+// transforms themselves are kernels (src/kernels/winograd.cc).
+#pragma once
+#include <algorithm>
+#include <cstddef>
+
+#include "core/layers.h"
+#include "kernels/kernels.h"
+
+namespace wt {
+
+// Images per Winograd GEMM: 4 images of 7x7 tiles make 196-wide GEMMs (1 image's
+// 49 left the 2x4 blocks 8 steps deep for every few columns), but a 32x32 image's
+// 256 tiles are wide enough alone, and 4 of them (V and M 2 MiB each at 32
+// channels) no longer stay in cache. A column's sum is the same in any group.
+inline int wino_group(int tiles) { return std::max(1, std::min(4, 256 / tiles)); }
+
+// The forward's Winograd variant for an output plane of OH x OW: F(4x4, 3x3) where its
+// sides are multiples of 4 and it is 16 or more wide (cifar-convnet's 32x32 and 16x16
+// planes), 36 products per 16 outputs instead of F(2x2, 3x3)'s 64; else F(2x2, 3x3)
+// (the seed's 14x14). The gradients keep F(2x2, 3x3): F(4x4)'s larger rounding in the
+// input gradient, which Adam's first step magnifies where a gradient is near 0, took
+// cifar-convnet's weights beyond PyTorch's tolerance (tests/cpp/test_fixture_presets).
+// m: the output tile's side; xi: the products per tile, (m + 2)^2.
+struct Wino {
+  int m, xi, TH, TW;
+  int tiles() const { return TH * TW; }
+};
+inline Wino wino_f2(int OH, int OW) { return {2, 16, OH / 2, OW / 2}; }
+inline Wino wino_for(int OH, int OW) {
+  const int m = (OH % 4 == 0 && OW % 4 == 0 && OW >= 16) ? 4 : 2;
+  return {m, (m + 2) * (m + 2), OH / m, OW / m};
+}
+// U, then a group's V and M.
+inline size_t winograd_scratch(int cin, int cout, const Wino& k) {
+  return k.xi * ((size_t)cout * cin + (size_t)(cin + cout) * wino_group(k.tiles()) * k.tiles());
+}
+// U[xi, o, i] = (G g G^T)[xi] for the 3x3 kernel g = w[o, i] (or, with `adjoint`,
+// g = w[i, o] rotated 180 degrees: the kernel of the input gradient): F(2x2, 3x3)'s
+// (winograd_weights), F(4x4, 3x3)'s (winograd4_weights), or the variant k's.
+void winograd_weights(float* U, const float* w, int cout, int cin, bool adjoint);
+void winograd4_weights(float* U, const float* w, int cout, int cin, bool adjoint);
+void winograd_weights_for(const Wino& k, float* U, const float* w, int cout, int cin, bool adjoint);
+
+// A group of G <= wino_group(T) images: out planes (cout per image) = U (*) padded input
+// planes (cin per image), bias added. Image g reads in + g * in_image and writes
+// out + g * out_image.
+// The Winograd GEMMs of a group; image g's M (row stride ldt) then goes to
+// output(g, M + g * T, ldt).
+template <class Output>
+void winograd_group(const Wino& k, const float* in, int in_ld, size_t in_plane, size_t in_image,
+                    int G, const float* U, int cin, int cout, float* scratch, Output output) {
+  const int T = k.tiles(), ldt = wino_group(T) * T;
+  float* V = scratch;
+  float* M = V + (size_t)k.xi * cin * ldt;
+  for (int g = 0; g < G; ++g) {
+    float* v = V + (size_t)g * T;
+    if (k.m == 4) winograd4_input_f32(v, ldt, in + g * in_image, in_ld, in_plane, cin, k.TH, k.TW);
+    else winograd_input_f32(v, ldt, in + g * in_image, in_ld, in_plane, cin, k.TH, k.TW);
+  }
+  for (int xi = 0; xi < k.xi; ++xi)
+    gemm_nn_f32(cout, G * T, cin, U + (size_t)xi * cout * cin, cin, V + (size_t)xi * cin * ldt,
+                ldt, M + (size_t)xi * cout * ldt, ldt, /*acc=*/false);
+  for (int g = 0; g < G; ++g) output(g, M + (size_t)g * T, ldt);
+}
+// A group of G images convolved: out planes (cout per image, row stride out_ld) = U (*)
+// the padded input planes (cin per image), plus bias (may be null).
+void winograd_conv(const Wino& k, float* out, int out_ld, size_t out_plane, size_t out_image,
+                   const float* in, int in_ld, size_t in_plane, size_t in_image, int G, const float* U,
+                   const float* bias, int cin, int cout, float* scratch);
+
+// dw += the weight gradient of N images, in the Winograd domain (F(2x2, 3x3)):
+// dU[xi] = sum over tiles of (A dY A^T)[xi] (B^T d B)[xi]^T, then dw += G^T dU G. `pad`
+// holds the forward's padded inputs; dout has rows of Wp floats; scratch:
+// winograd_scratch(s.OC, s.C, wino_f2(s.OH(), s.OW())) floats.
+void winograd_wgrad(float* dw, const float* pad, const float* dout, int N, const ConvShape& s,
+                    float* scratch);
+
+}  // namespace wt
