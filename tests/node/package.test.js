@@ -81,6 +81,7 @@ describe('npm pack', () => {
       'package.json', 'README.md', 'CHANGELOG.md', 'src/core/CHECKPOINT_FORMAT.md', 'src/defaults.json',
       ...PKG.files.filter((f) => f.startsWith('build/')),
       'src/js/index.js', 'src/js/index.node.js', 'src/js/index.d.ts', 'src/js/wasm-trainer.js', 'src/js/wasm-trainer.d.ts',
+      'src/js/load-module.js',
       'src/js/worker.js', 'src/js/worker.node.js', 'src/js/client.js', 'src/js/autosave.js', 'src/js/autosave.d.ts',
       'src/cli/wasm-trainer.js',
       'node_modules/comlink/dist/esm/comlink.mjs', 'node_modules/idb/build/index.js', // bundled: workers import them by path
