@@ -1,6 +1,6 @@
 // The JS API of wasm-trainer (types: wasm-trainer.d.ts). The CLI, the Web
 // Worker and the tests are thin clients of this module; it is the only code
-// that talks to the Embind bindings (src/bindings/embind.cc). The same file runs
+// that talks to the Embind bindings (src/bindings/). The same file runs
 // in a page, a worker and Node; load-module.js loads the wasm for each.
 //
 // Models: a preset name ("seed", "lenet5", ...), a spec object or its JSON text

@@ -429,11 +429,12 @@ inline void conv3x3_dgrad_pooled(double* din, double* mag, int* terms, const flo
 // The same two gradients for a KH x KW kernel (conv_wgrad_pooled_f32 and
 // conv_dgrad_pooled_f32): weights as [OC, KH, ldw] with row kh holding KW * C taps
 // (kw * C + c); the 3x3 kernels' layout is ldw = 3 C.
-inline void conv_wgrad_pooled(double* dw, double* mag, const float* dw0, int ldw, const float* in,
-                              int ld, int C, int KH, int KW, const float* g, const int32_t* idx,
-                              int OC, int PH, int PW) {
-  const size_t n = (size_t)OC * KH * ldw;
-  for (size_t i = 0; i < n; ++i) dw[i] = dw0[i], mag[i] = std::fabs(dw0[i]);
+// Calls f(gv, x, t) for every product of the general pooled gradients: gv the gradient
+// of a window's maximum (windows ReLU cut carry none), x = (p + kh * ld + kw) * C + c
+// the input position it meets, t = (oc * KH + kh) * ldw + kw * C + c the weight.
+template <class F>
+inline void for_pooled_products(const float* g, const int32_t* idx, int OC, int PH, int PW, int ld,
+                                int C, int KH, int KW, int ldw, F f) {
   for (int oc = 0; oc < OC; ++oc)
     for (int w = 0; w < PH * PW; ++w) {
       const int k = idx[(size_t)oc * PH * PW + w];
@@ -442,31 +443,28 @@ inline void conv_wgrad_pooled(double* dw, double* mag, const float* dw0, int ldw
       const double gv = g[(size_t)oc * PH * PW + w];
       for (int kh = 0; kh < KH; ++kh)
         for (int kw = 0; kw < KW; ++kw)
-          for (int c = 0; c < C; ++c) {
-            const double t = gv * in[(p + (size_t)kh * ld + kw) * C + c];
-            const size_t o = ((size_t)oc * KH + kh) * ldw + (size_t)kw * C + c;
-            dw[o] += t, mag[o] += std::fabs(t);
-          }
+          for (int c = 0; c < C; ++c)
+            f(gv, (p + (size_t)kh * ld + kw) * C + c, ((size_t)oc * KH + kh) * ldw + (size_t)kw * C + c);
     }
+}
+inline void conv_wgrad_pooled(double* dw, double* mag, const float* dw0, int ldw, const float* in,
+                              int ld, int C, int KH, int KW, const float* g, const int32_t* idx,
+                              int OC, int PH, int PW) {
+  const size_t n = (size_t)OC * KH * ldw;
+  for (size_t i = 0; i < n; ++i) dw[i] = dw0[i], mag[i] = std::fabs(dw0[i]);
+  for_pooled_products(g, idx, OC, PH, PW, ld, C, KH, KW, ldw, [&](double gv, size_t x, size_t t) {
+    const double v = gv * in[x];
+    dw[t] += v, mag[t] += std::fabs(v);
+  });
 }
 inline void conv_dgrad_pooled(double* din, double* mag, int* terms, const float* din0, size_t n_din,
                               int ld, int C, int KH, int KW, const float* w, int ldw, const float* g,
                               const int32_t* idx, int OC, int PH, int PW) {
   for (size_t i = 0; i < n_din; ++i) din[i] = din0[i], mag[i] = std::fabs(din0[i]), terms[i] = 0;
-  for (int oc = 0; oc < OC; ++oc)
-    for (int wi = 0; wi < PH * PW; ++wi) {
-      const int k = idx[(size_t)oc * PH * PW + wi];
-      if (k > 3) continue;
-      const size_t p = pooled_max_pos(wi, k, PW, ld);
-      const double gv = g[(size_t)oc * PH * PW + wi];
-      for (int kh = 0; kh < KH; ++kh)
-        for (int kw = 0; kw < KW; ++kw)
-          for (int c = 0; c < C; ++c) {
-            const double t = gv * w[((size_t)oc * KH + kh) * ldw + (size_t)kw * C + c];
-            const size_t o = (p + (size_t)kh * ld + kw) * C + c;
-            din[o] += t, mag[o] += std::fabs(t), ++terms[o];
-          }
-    }
+  for_pooled_products(g, idx, OC, PH, PW, ld, C, KH, KW, ldw, [&](double gv, size_t x, size_t t) {
+    const double v = gv * w[t];
+    din[x] += v, mag[x] += std::fabs(v), ++terms[x];
+  });
 }
 
 // Winograd F(2x2, 3x3) output of one tile: y[i][j] = (A^T m A)[i, j] + bias with

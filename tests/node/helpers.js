@@ -57,16 +57,8 @@ export function assertBitEqual(assert, a, b, what) {
   }
 }
 
-/** An IDX file (unsigned bytes): dims as big-endian u32, then the data. */
-export function idxFile(dims, data) {
-  const out = new Uint8Array(4 + 4 * dims.length + data.length);
-  const v = new DataView(out.buffer);
-  out[2] = 0x08;
-  out[3] = dims.length;
-  dims.forEach((d, i) => v.setUint32(4 + 4 * i, d));
-  out.set(data, 4 + 4 * dims.length);
-  return out;
-}
+/** An IDX file (unsigned bytes): the bench's writer. */
+export { idxFile } from '../../scripts/bench/data.js';
 
 /**
  * A small learnable data set of images of shape input = [c, h, w] (IDX [n, h, w]
