@@ -46,11 +46,6 @@ class ConvBase : public Op {
 
  protected:
   const float* w(const OpContext& c) const { return c.params + pw_.w; }
-  // Winograd's transformed weights, once per batch (stride-1 convs, layers.h).
-  size_t prepared_floats() const override { return conv_s1_prepared_floats(s_); }
-  void prepare(const float* params, float* prepared) const override {
-    conv_s1_prepare(prepared, params + pw_.w, s_);
-  }
   const float* b(const OpContext& c) const { return pw_.has_bias ? c.params + pw_.b : zeros_.data(); }
   float* dw(const OpContext& c) const { return c.grads + pw_.w; }
   // Without a bias the bias gradient goes to scratch (the caller's `junk`).
@@ -65,8 +60,6 @@ class ConvBase : public Op {
 class ConvIm2col : public ConvBase {
  public:
   using ConvBase::ConvBase;
-  size_t prepared_floats() const override { return 0; }
-  void prepare(const float*, float*) const override {}
   size_t scratch_floats(int) const override { return 2 * (size_t)s_.K() * s_.P() + s_.OC; }
   void forward(const OpContext& c, const OpIO& io, int n) const override {
     conv2d_forward(io.y, io.scratch, io.x, w(c), b(c), n, s_);
@@ -80,11 +73,22 @@ class ConvIm2col : public ConvBase {
 };
 
 // ---------------------------------------------------------------- stride 1
-// Outputs of the shifted GEMM have rows of Wp floats (layers.h); this op's output
-// is dense, so it goes through scratch. The padded input is kept for backward.
-class ConvS1 : public ConvBase {
+// The stride-1 convs' base: Winograd's transformed weights, made once per batch
+// (layers.h: conv_s1_prepare) for every call to read.
+class ConvS1Base : public ConvBase {
  public:
   using ConvBase::ConvBase;
+  size_t prepared_floats() const override { return conv_s1_prepared_floats(s_); }
+  void prepare(const float* params, float* prepared) const override {
+    conv_s1_prepare(prepared, params + pw_.w, s_);
+  }
+};
+
+// Outputs of the shifted GEMM have rows of Wp floats (layers.h); this op's output
+// is dense, so it goes through scratch. The padded input is kept for backward.
+class ConvS1 : public ConvS1Base {
+ public:
+  using ConvS1Base::ConvS1Base;
   size_t saved_floats() const override { return conv_s1_pad_size(s_); }
   size_t scratch_floats(int n) const override {
     const size_t rows = (size_t)n * s_.OC * s_.OH() * conv_s1_row(s_);
@@ -118,9 +122,9 @@ class ConvS1 : public ConvBase {
 
 // ---------------------------------------------------------------- conv + ReLU + 2x2 max-pool
 // Output: the pooled values; saved: the padded input and each window's index.
-class ConvReluPool : public ConvBase {
+class ConvReluPool : public ConvS1Base {
  public:
-  using ConvBase::ConvBase;
+  using ConvS1Base::ConvS1Base;
   size_t pooled() const { return (size_t)s_.OC * (s_.OH() / 2) * (s_.OW() / 2); }
   size_t conv_rows(int n) const { return (size_t)n * s_.OC * s_.OH() * conv_s1_row(s_); }
   bool fused() const { return conv_relu_pool_fused(s_); }
