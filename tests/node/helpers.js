@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTrainer } from '../../src/js/wasm-trainer.js';
+import { idxFile } from '../../scripts/bench/data.js';
 
 const require = createRequire(import.meta.url);
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -58,7 +59,7 @@ export function assertBitEqual(assert, a, b, what) {
 }
 
 /** An IDX file (unsigned bytes): the bench's writer. */
-export { idxFile } from '../../scripts/bench/data.js';
+export { idxFile };
 
 /**
  * A small learnable data set of images of shape input = [c, h, w] (IDX [n, h, w]
