@@ -48,16 +48,44 @@ size_t conv_s1_forward_scratch(const ConvShape& s) {
                                   : rows_floats((size_t)s.K()) + 16;
 }
 
-// prepared: the forward's U, then the input gradient's (F(2x2, 3x3), adjoint).
-size_t conv_s1_prepared_floats(const ConvShape& s) {
-  if (!conv_winograd_applies(s)) return 0;
-  return (size_t)(wino_for(s.OH(), s.OW()).xi + 16) * s.OC * s.C;
+namespace {
+// The pooled gradients' kernels: the 3x3 ones for the shapes they take (the seed's
+// convs: their bits are the seed's), the general ones for any other kernel and C.
+bool pooled_3x3(const ConvShape& s) { return s.KH == 3 && s.KW == 3 && (s.C == 1 || s.C % 4 == 0); }
+// Floats per kernel row of dw and w, channels last ([OC, KH, ldw]).
+int pooled_ldw(const ConvShape& s) { return pooled_3x3(s) ? 3 * s.C : (s.KW * s.C + 3) / 4 * 4; }
+size_t pooled_w_floats(const ConvShape& s) { return (size_t)s.OC * s.KH * pooled_ldw(s); }
+// w [OC, C, KH, KW] as [OC, KH, ldw]: (oc, kh) rows of KW * C floats, channels last,
+// zero-padded to ldw.
+void pooled_weights(float* wh, const float* w, const ConvShape& s) {
+  const int ldw = pooled_ldw(s), R = s.KW * s.C;
+  for (int oc = 0; oc < s.OC; ++oc)
+    for (int kh = 0; kh < s.KH; ++kh) {
+      float* row = wh + ((size_t)oc * s.KH + kh) * ldw;
+      for (int c = 0; c < s.C; ++c) {
+        const float* src = w + (((size_t)oc * s.C + c) * s.KH + kh) * s.KW;
+        for (int kw = 0; kw < s.KW; ++kw) row[kw * s.C + c] = src[kw];
+      }
+      std::fill(row + R, row + ldw, 0.f);
+    }
 }
-void conv_s1_prepare(float* prepared, const float* w, const ConvShape& s) {
-  if (!conv_winograd_applies(s)) return;
-  const Wino k = wino_for(s.OH(), s.OW());
-  winograd_weights_for(k, prepared, w, s.OC, s.C, /*adjoint=*/false);
-  winograd_weights(prepared + (size_t)k.xi * s.OC * s.C, w, s.C, s.OC, /*adjoint=*/true);
+size_t winograd_prepared_floats(const ConvShape& s) {
+  return conv_winograd_applies(s) ? (size_t)(wino_for(s.OH(), s.OW()).xi + 16) * s.OC * s.C : 0;
+}
+}  // namespace
+
+// prepared: the forward's U, then the input gradient's (F(2x2, 3x3), adjoint), then
+// (pooled) the weights channels last.
+size_t conv_s1_prepared_floats(const ConvShape& s, bool pooled) {
+  return winograd_prepared_floats(s) + (pooled && conv_pooled_backward_fits(s) ? pooled_w_floats(s) : 0);
+}
+void conv_s1_prepare(float* prepared, const float* w, const ConvShape& s, bool pooled) {
+  if (conv_winograd_applies(s)) {
+    const Wino k = wino_for(s.OH(), s.OW());
+    winograd_weights_for(k, prepared, w, s.OC, s.C, /*adjoint=*/false);
+    winograd_weights(prepared + (size_t)k.xi * s.OC * s.C, w, s.C, s.OC, /*adjoint=*/true);
+  }
+  if (pooled && conv_pooled_backward_fits(s)) pooled_weights(prepared + winograd_prepared_floats(s), w, s);
 }
 
 void conv2d_s1_forward(float* out, float* pad, float* scratch, const float* inp, const float* w,
@@ -126,13 +154,35 @@ bool conv_pooled_backward_fits(const ConvShape& s) {
 }
 
 namespace {
-// The pooled gradients' kernels: the 3x3 ones for the shapes they take (the seed's
-// convs: their bits are the seed's), the general ones for any other kernel and C.
-bool pooled_3x3(const ConvShape& s) { return s.KH == 3 && s.KW == 3 && (s.C == 1 || s.C % 4 == 0); }
-// Floats per kernel row of dw and w, channels last ([OC, KH, ldw]).
-int pooled_ldw(const ConvShape& s) { return pooled_3x3(s) ? 3 * s.C : (s.KW * s.C + 3) / 4 * 4; }
-size_t pooled_scratch(const ConvShape& s) {
-  return 2 * (conv_s1_pad_size(s) + (size_t)s.OC * s.KH * pooled_ldw(s));
+size_t pooled_scratch(const ConvShape& s) { return 2 * (conv_s1_pad_size(s) + pooled_w_floats(s)); }
+// db[oc] += the gradients of plane oc's windows that ReLU did not cut (idx < 4), in
+// window order, as a select rather than a branch (ReLU makes it unpredictable). Four
+// planes' sums advance together: each is a chain of dependent additions.
+void pooled_bias_grad(float* db, const float* g, const int32_t* idx, int OC, int P) {
+  int oc = 0;
+  for (; oc + 4 <= OC; oc += 4) {
+    const float *g0 = g + (size_t)oc * P, *g1 = g0 + P, *g2 = g1 + P, *g3 = g2 + P;
+    const int32_t *i0 = idx + (size_t)oc * P, *i1 = i0 + P, *i2 = i1 + P, *i3 = i2 + P;
+    float a0 = db[oc], a1 = db[oc + 1], a2 = db[oc + 2], a3 = db[oc + 3];
+    for (int i = 0; i < P; ++i) {
+      const float s0 = a0 + g0[i], s1 = a1 + g1[i], s2 = a2 + g2[i], s3 = a3 + g3[i];
+      a0 = i0[i] < 4 ? s0 : a0;
+      a1 = i1[i] < 4 ? s1 : a1;
+      a2 = i2[i] < 4 ? s2 : a2;
+      a3 = i3[i] < 4 ? s3 : a3;
+    }
+    db[oc] = a0, db[oc + 1] = a1, db[oc + 2] = a2, db[oc + 3] = a3;
+  }
+  for (; oc < OC; ++oc) {
+    const float* go = g + (size_t)oc * P;
+    const int32_t* io = idx + (size_t)oc * P;
+    float acc = db[oc];
+    for (int i = 0; i < P; ++i) {
+      const float sum = acc + go[i];
+      acc = io[i] < 4 ? sum : acc;
+    }
+    db[oc] = acc;
+  }
 }
 }  // namespace
 
@@ -177,39 +227,23 @@ void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, flo
   float* dinh = padh + conv_s1_pad_size(s);
   float* dwh = dinh + conv_s1_pad_size(s);
   const int ldw = pooled_ldw(s);
-  float* wh = dwh + (size_t)s.OC * s.KH * ldw;
+  float* whs = dwh + (size_t)s.OC * s.KH * ldw;  // the weights channels last, if not prepared
   const float** rows = rows_at(padh + (conv_pooled_backward_fits(s) ? pooled_scratch(s) : 0));
 
   // From the pooled gradient (the model's conv2): only each window's maximum carries
   // gradient, so all three gradients come from those positions; dout is not read.
   if (pooled && conv_pooled_backward_fits(s)) {
     const int PH = s.OH() / 2, PW = s.OW() / 2;
-    const size_t plane = ps / s.C, pg = (size_t)s.OC * PH * PW, KK = (size_t)s.KH * s.KW;
+    const size_t plane = ps / s.C, pg = (size_t)s.OC * PH * PW;
     const bool k3 = pooled_3x3(s);
     // dw and w as [OC, KH, ldw]: (oc, kh) rows of KW * C floats, channels last.
-    auto at = [&](int oc, int c, int kh, int kw) { return ((size_t)oc * s.KH + kh) * ldw + (size_t)kw * s.C + c; };
     std::memset(dwh, 0, sizeof(float) * s.OC * s.KH * ldw);
-    std::memset(wh, 0, sizeof(float) * s.OC * s.KH * ldw);
-    for (int oc = 0; oc < s.OC; ++oc)
-      for (int c = 0; c < s.C; ++c)
-        for (int kh = 0; kh < s.KH; ++kh)
-          for (int kw = 0; kw < s.KW; ++kw)
-            wh[at(oc, c, kh, kw)] = w[((size_t)oc * s.C + c) * KK + kh * s.KW + kw];
+    const float* wh = prepared ? prepared + winograd_prepared_floats(s) : whs;
+    if (!prepared) pooled_weights(whs, w, s);
     for (int n = 0; n < N; ++n) {
       const float* g = pooled->g + n * pg;
       const int32_t* ix = pooled->idx + n * pg;
-      // db: the gradients of the windows ReLU did not cut, as a select rather than a
-      // branch (ReLU makes it unpredictable); the same additions in the same order.
-      for (int oc = 0; oc < s.OC; ++oc) {
-        const float* go = g + (size_t)oc * PH * PW;
-        const int32_t* io = ix + (size_t)oc * PH * PW;
-        float acc = db[oc];
-        for (int i = 0; i < PH * PW; ++i) {
-          const float sum = acc + go[i];
-          acc = io[i] < 4 ? sum : acc;
-        }
-        db[oc] = acc;
-      }
+      pooled_bias_grad(db, g, ix, s.OC, PH * PW);
       // Channels last (with one channel, the padded plane already is).
       const float* in = pad + n * ps;
       if (s.C > 1) transpose_f32(padh, s.C, in, (int)plane, s.C, (int)plane), in = padh;
@@ -223,11 +257,14 @@ void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, flo
         transpose_f32(dinp + n * isz + (size_t)y * s.W, s.H * s.W,
                       dinh + ((size_t)(y + s.pad) * Wp + s.pad) * s.C, s.C, s.W, s.C);
     }
-    for (int oc = 0; oc < s.OC; ++oc)
-      for (int c = 0; c < s.C; ++c)
-        for (int kh = 0; kh < s.KH; ++kh)
-          for (int kw = 0; kw < s.KW; ++kw)
-            dw[((size_t)oc * s.C + c) * KK + kh * s.KW + kw] += dwh[at(oc, c, kh, kw)];
+    for (int oc = 0; oc < s.OC; ++oc)  // dw += dwh, back to [OC, C, KH, KW]
+      for (int kh = 0; kh < s.KH; ++kh) {
+        const float* row = dwh + ((size_t)oc * s.KH + kh) * ldw;
+        for (int c = 0; c < s.C; ++c) {
+          float* dst = dw + (((size_t)oc * s.C + c) * s.KH + kh) * s.KW;
+          for (int kw = 0; kw < s.KW; ++kw) dst[kw] += row[kw * s.C + c];
+        }
+      }
     return;
   }
   // db and dw: junk columns of dout are zero, so they contribute nothing.

@@ -63,12 +63,13 @@ bool conv_winograd_applies(const ConvShape& s);
 // scratch: conv_s1_forward_scratch(s) floats (it holds the GEMM's row-pointer table
 // too, so any kernel size works without fixed-size arrays).
 size_t conv_s1_forward_scratch(const ConvShape& s);
-// Winograd's transformed weights depend on the weights alone: made once per batch by
-// conv_s1_prepare (conv_s1_prepared_floats(s) floats; 0 where no Winograd applies),
-// then passed as `prepared` to every call (null: each call transforms them itself, in
-// its scratch).
-size_t conv_s1_prepared_floats(const ConvShape& s);
-void conv_s1_prepare(float* prepared, const float* w, const ConvShape& s);
+// Winograd's transformed weights, and for a backward from the pooled gradient
+// (`pooled`, below) the weights channels last, depend on the weights alone: made once
+// per batch by conv_s1_prepare (conv_s1_prepared_floats(s, pooled) floats; 0 where
+// neither applies), then passed as `prepared` to every call (null: each call makes
+// them itself, in its scratch). `pooled` says whether the backward gets a PooledGrad.
+size_t conv_s1_prepared_floats(const ConvShape& s, bool pooled = false);
+void conv_s1_prepare(float* prepared, const float* w, const ConvShape& s, bool pooled = false);
 void conv2d_s1_forward(float* out, float* pad, float* scratch, const float* inp, const float* w,
                        const float* b, int N, const ConvShape& s, const float* prepared = nullptr);
 // conv2d_s1_forward, then ReLU and a 2x2/2 max-pool (relu_maxpool2x2_forward_f32),

@@ -78,10 +78,15 @@ class ConvIm2col : public ConvBase {
 class ConvS1Base : public ConvBase {
  public:
   using ConvBase::ConvBase;
-  size_t prepared_floats() const override { return conv_s1_prepared_floats(s_); }
+  size_t prepared_floats() const override { return conv_s1_prepared_floats(s_, pooled_grad()); }
   void prepare(const float* params, float* prepared) const override {
-    conv_s1_prepare(prepared, params + pw_.w, s_);
+    conv_s1_prepare(prepared, params + pw_.w, s_, pooled_grad());
   }
+
+ protected:
+  // Whether the backward starts from the pooled gradient (and wants the weights
+  // channels last).
+  virtual bool pooled_grad() const { return false; }
 };
 
 // Outputs of the shifted GEMM have rows of Wp floats (layers.h); this op's output
@@ -129,6 +134,7 @@ class ConvReluPool : public ConvS1Base {
   size_t conv_rows(int n) const { return (size_t)n * s_.OC * s_.OH() * conv_s1_row(s_); }
   bool fused() const { return conv_relu_pool_fused(s_); }
   bool pooled_bwd() const { return conv_pooled_backward_fits(s_); }
+  bool pooled_grad() const override { return pooled_bwd(); }
   size_t saved_floats() const override { return conv_s1_pad_size(s_); }
   size_t saved_ints() const override { return pooled(); }
   size_t scratch_floats(int n) const override {
