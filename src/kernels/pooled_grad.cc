@@ -30,16 +30,31 @@ HWY_INLINE int active_windows(int32_t* pos, float* gw, const float* go, const in
   return n;
 }
 // Calls f(oc, pos, gw, n) for each plane oc's windows that carry gradient, a block of
-// at most kWindowBlock windows at a time, in window order.
+// at most kWindowBlock windows at a time, in window order (`alternate`: the even
+// columns' windows of the block first, then the odd ones', so that neighbours in the
+// list are 4 pixels apart: an input gradient's read-modify-write then seldom reads
+// what the previous window just wrote).
 template <class F>
-HWY_INLINE void for_active_windows(const float* g, const int32_t* idx, int OC, int PH, int PW, int ld, F f) {
+HWY_INLINE void for_active_windows(const float* g, const int32_t* idx, int OC, int PH, int PW, int ld, F f,
+                                   bool alternate = false) {
   int32_t pos[kWindowBlock];
   float gw[kWindowBlock];
   const int P = PH * PW;
   for (int oc = 0; oc < OC; ++oc)
     for (int w0 = 0; w0 < P; w0 += kWindowBlock) {
       const size_t pg = (size_t)oc * P;
-      f(oc, pos, gw, active_windows(pos, gw, g + pg, idx + pg, w0, std::min(P, w0 + kWindowBlock), PW, ld));
+      const int w1 = std::min(P, w0 + kWindowBlock);
+      int n = 0;
+      if (alternate && PW > 1) {
+        for (int parity = 0; parity < 2; ++parity)
+          for (int r0 = w0 - w0 % PW; r0 < w1; r0 += PW)  // each row's windows of this parity
+            for (int x = parity; x < PW; x += 2)
+              if (r0 + x >= w0 && r0 + x < w1)
+                n += active_windows(pos + n, gw + n, g + pg, idx + pg, r0 + x, r0 + x + 1, PW, ld);
+      } else {
+        n = active_windows(pos, gw, g + pg, idx + pg, w0, w1, PW, ld);
+      }
+      f(oc, pos, gw, n);
     }
 }
 }  // namespace
@@ -210,7 +225,7 @@ void conv_dgrad_pooled_f32(float* din, int ld, int C, int KH, int KW, const floa
     for_tap_vectors(ld, C, KH, KW, ldw, [&](const TapVectors& t) {
       with_count<DgradPass>(t.n, din, t.in_off, t.valid, wo, t.w_off, C, pos, gw, n);
     });
-  });
+  }, /*alternate=*/true);
 }
 
 }  // namespace wt

@@ -965,7 +965,7 @@ std::string gen_dims(const GenPooledCase& p) {
 std::vector<GenPooledCase> gen_pooled_cases() {
   std::vector<GenPooledCase> v;
   const int kernels[][2] = {{1, 1}, {3, 3}, {5, 5}, {2, 3}, {3, 1}, {1, 2}};
-  const int pools[][2] = {{1, 1}, {2, 5}, {7, 7}, {3, 4}};
+  const int pools[][2] = {{1, 1}, {2, 5}, {7, 7}, {3, 4}, {16, 17}};  // 16x17: windows in two blocks of 256, split in a row
   int i = 0;
   for (int C : {1, 2, 3, 5, 16})
     for (const auto& k : kernels)
