@@ -25,8 +25,10 @@
 #include <nlohmann/json.hpp>
 
 #include "core/json_doc.h"
+#include "core/spec_text.h"
 
 namespace wt {
+using namespace spec_text;
 namespace {
 
 // Documents are read into a std::map-backed json: lookups are O(log n), so a
@@ -137,76 +139,7 @@ const char* expectation(Field f) {
 }
 
 // ---------------------------------------------------------------------------
-// Small helpers for messages.
-
-// Keeps at most `max` bytes without cutting a UTF-8 sequence, marking a cut with "...".
-std::string clip(const std::string& s, size_t max) {
-  if (s.size() <= max) return s;
-  size_t cut = max;
-  while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80) --cut;
-  return s.substr(0, cut) + "...";
-}
-
-// Messages end up in JS strings and terminals, so they must be valid UTF-8 even
-// when they quote a broken document (nlohmann's "last read" excerpt quotes raw
-// bytes). Invalid bytes become '?'.
-std::string valid_utf8(const std::string& s) {
-  std::string r;
-  r.reserve(s.size());
-  size_t i = 0;
-  const size_t n = s.size();
-  while (i < n) {
-    const unsigned char c = (unsigned char)s[i];
-    size_t len = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3
-               : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
-    bool ok = len > 0 && i + len <= n;
-    for (size_t k = 1; ok && k < len; ++k) ok = ((unsigned char)s[i + k] & 0xC0) == 0x80;
-    if (ok && len >= 3) {  // no overlong forms, surrogates or code points past U+10FFFF
-      const unsigned char c1 = (unsigned char)s[i + 1];
-      ok = !((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F) || (c == 0xF0 && c1 < 0x90) ||
-             (c == 0xF4 && c1 > 0x8F));
-    }
-    if (ok) {
-      r.append(s, i, len);
-      i += len;
-    } else {
-      r += '?';
-      ++i;
-    }
-  }
-  return r;
-}
-
-// A string from the document as a JSON literal, clipped: "conv.1".
-std::string quote(const std::string& s) {
-  return json(clip(s, 40)).dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-// A value from the document, short: scalars as JSON, small flat arrays in full,
-// anything bigger by its kind (never recursive: documents may nest deeply).
-std::string describe(const json& v) {
-  if (v.is_string()) return quote(v.get_ref<const std::string&>());
-  if (v.is_object()) return v.empty() ? "{}" : "an object";
-  if (v.is_array()) {
-    const std::string array = v.size() == 1 ? "an array of 1 value"
-                                            : "an array of " + std::to_string(v.size()) + " values";
-    if (v.size() > 8) return array;
-    std::string r = "[";
-    for (size_t i = 0; i < v.size(); ++i) {
-      if (v[i].is_structured()) return array;
-      if (i) r += ", ";
-      r += describe(v[i]);
-    }
-    return r + "]";
-  }
-  return v.dump();  // null, bool, number (floats round-trip)
-}
-
-std::string join(const std::vector<std::string>& items, const char* sep = ", ") {
-  std::string r;
-  for (size_t i = 0; i < items.size(); ++i) r += (i ? sep : "") + items[i];
-  return r;
-}
+// Lists for messages (the text helpers: spec_text.h).
 
 std::string type_list() {
   std::vector<std::string> names;
@@ -219,12 +152,6 @@ std::string arg_list(const TypeInfo& t) {
   std::vector<std::string> keys;
   for (const Arg& a : t.args) keys.push_back(a.key);
   return std::string(t.name) + " takes " + join(keys) + " (and \"name\")";
-}
-
-std::string mib(uint64_t bytes) {
-  char b[48];
-  snprintf(b, sizeof b, "%.1f MiB", (double)bytes / 1048576.0);
-  return b;
 }
 
 // ---------------------------------------------------------------------------
@@ -621,33 +548,6 @@ Status parse_spec(const std::string& text, NetSpec* out, const SpecLimits& limit
   if (!e.empty()) return Status::Error(valid_utf8(e));
   *out = std::move(s);
   return Status::Ok();
-}
-
-std::vector<LayerRow> layer_table(const NetSpec& spec) {
-  std::vector<LayerRow> rows;
-  for (size_t i = 0; i < spec.layers.size(); ++i) {
-    const Layer& l = spec.layers[i];
-    LayerRow r;
-    r.index = (int)i;
-    r.name = l.name;
-    r.type = layer_kind_name(l.kind);
-    r.out = l.out_shape;
-    r.params = (size_t)layer_param_count(l);
-    const uint64_t out = l.out_shape.numel();
-    switch (l.kind) {
-      case LayerKind::Conv2d:  // bias adds are not counted (torchinfo's convention)
-        r.flops = 2 * sat_mul(out, (uint64_t)l.in.c * l.kh * l.kw);
-        break;
-      case LayerKind::Linear: r.flops = 2 * sat_mul(out, l.in.numel()); break;
-      case LayerKind::MaxPool2d:
-      case LayerKind::AvgPool2d: r.flops = sat_mul(out, (uint64_t)l.kh * l.kw); break;
-      case LayerKind::AdaptiveAvgPool2d: r.flops = l.in.numel(); break;
-      case LayerKind::Flatten: r.flops = 0; break;
-      default: r.flops = out; break;  // activations, Dropout, BatchNorm
-    }
-    rows.push_back(std::move(r));
-  }
-  return rows;
 }
 
 std::string spec_difference(const NetSpec& a, const NetSpec& b) {

@@ -1,4 +1,4 @@
-// Shape inference and the parameter layout of a spec: spec_shapes.h.
+// Shape inference, the parameter layout and the layer table of a spec: spec_shapes.h.
 #include "core/spec_shapes.h"
 
 #include <utility>
@@ -144,6 +144,34 @@ void lay_out(NetSpec* s) {
       default: break;
     }
   }
+}
+
+// The layer table (spec.h): each layer's output, parameters and forward FLOPs.
+std::vector<LayerRow> layer_table(const NetSpec& spec) {
+  std::vector<LayerRow> rows;
+  for (size_t i = 0; i < spec.layers.size(); ++i) {
+    const Layer& l = spec.layers[i];
+    LayerRow r;
+    r.index = (int)i;
+    r.name = l.name;
+    r.type = layer_kind_name(l.kind);
+    r.out = l.out_shape;
+    r.params = (size_t)layer_param_count(l);
+    const uint64_t out = l.out_shape.numel();
+    switch (l.kind) {
+      case LayerKind::Conv2d:  // bias adds are not counted (torchinfo's convention)
+        r.flops = 2 * sat_mul(out, (uint64_t)l.in.c * l.kh * l.kw);
+        break;
+      case LayerKind::Linear: r.flops = 2 * sat_mul(out, l.in.numel()); break;
+      case LayerKind::MaxPool2d:
+      case LayerKind::AvgPool2d: r.flops = sat_mul(out, (uint64_t)l.kh * l.kw); break;
+      case LayerKind::AdaptiveAvgPool2d: r.flops = l.in.numel(); break;
+      case LayerKind::Flatten: r.flops = 0; break;
+      default: r.flops = out; break;  // activations, Dropout, BatchNorm
+    }
+    rows.push_back(std::move(r));
+  }
+  return rows;
 }
 
 }  // namespace wt

@@ -1,6 +1,6 @@
-// Shape inference and the parameter layout of a spec (spec_shapes.cc), and the
-// saturating arithmetic they share with spec.cc's checks. Internal to src/core:
-// parse_spec (spec.h) is the way in.
+// Shape inference, the parameter layout and the layer table of a spec
+// (spec_shapes.cc), and the saturating arithmetic they share with spec.cc's checks.
+// Internal to src/core: parse_spec (spec.h) is the way in.
 #pragma once
 #include <cstdint>
 #include <string>

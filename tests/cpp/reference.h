@@ -379,56 +379,11 @@ inline size_t pooled_max_pos(int w, int k, int PW, int ld) {
   return (size_t)(2 * py + k / 2) * ld + 2 * px + k % 2;
 }
 
-// conv3x3_wgrad_pooled_f32: dw[oc, kh * 3 + kw, c] (dw[(oc * 9 + t) * C + c]) starts at
-// dw0 and gets g * in[(p + kh * ld + kw) * C + c] for every window with idx < 4.
-inline void conv3x3_wgrad_pooled(double* dw, double* mag, const float* dw0, const float* in,
-                                 int ld, int C, const float* g, const int32_t* idx, int OC,
-                                 int PH, int PW) {
-  const size_t n = (size_t)OC * 9 * C;
-  for (size_t i = 0; i < n; ++i) dw[i] = dw0[i], mag[i] = std::fabs(dw0[i]);
-  for (int oc = 0; oc < OC; ++oc)
-    for (int w = 0; w < PH * PW; ++w) {
-      const int k = idx[(size_t)oc * PH * PW + w];
-      if (k > 3) continue;  // ReLU cut the window: no gradient
-      const size_t p = pooled_max_pos(w, k, PW, ld);
-      const double gv = g[(size_t)oc * PH * PW + w];
-      for (int kh = 0; kh < 3; ++kh)
-        for (int kw = 0; kw < 3; ++kw)
-          for (int c = 0; c < C; ++c) {
-            const double t = gv * in[(p + (size_t)kh * ld + kw) * C + c];
-            const size_t o = ((size_t)oc * 9 + kh * 3 + kw) * C + c;
-            dw[o] += t, mag[o] += std::fabs(t);
-          }
-    }
-}
-
-// conv3x3_dgrad_pooled_f32: din (n_din floats, channels last, rows of ld positions)
-// starts at din0 and gets g * w[(oc * 9 + kh * 3 + kw) * C + c] at
-// (p + kh * ld + kw) * C + c for every window with idx < 4. terms[i] counts the
-// products added to element i (its rounding error grows with it).
-inline void conv3x3_dgrad_pooled(double* din, double* mag, int* terms, const float* din0,
-                                 size_t n_din, int ld, int C, const float* w, const float* g,
-                                 const int32_t* idx, int OC, int PH, int PW) {
-  for (size_t i = 0; i < n_din; ++i) din[i] = din0[i], mag[i] = std::fabs(din0[i]), terms[i] = 0;
-  for (int oc = 0; oc < OC; ++oc)
-    for (int wi = 0; wi < PH * PW; ++wi) {
-      const int k = idx[(size_t)oc * PH * PW + wi];
-      if (k > 3) continue;
-      const size_t p = pooled_max_pos(wi, k, PW, ld);
-      const double gv = g[(size_t)oc * PH * PW + wi];
-      for (int kh = 0; kh < 3; ++kh)
-        for (int kw = 0; kw < 3; ++kw)
-          for (int c = 0; c < C; ++c) {
-            const double t = gv * w[((size_t)oc * 9 + kh * 3 + kw) * C + c];
-            const size_t o = (p + (size_t)kh * ld + kw) * C + c;
-            din[o] += t, mag[o] += std::fabs(t), ++terms[o];
-          }
-    }
-}
-
-// The same two gradients for a KH x KW kernel (conv_wgrad_pooled_f32 and
-// conv_dgrad_pooled_f32): weights as [OC, KH, ldw] with row kh holding KW * C taps
-// (kw * C + c); the 3x3 kernels' layout is ldw = 3 C.
+// The pooled gradients (conv_wgrad_pooled_f32 and conv_dgrad_pooled_f32, and the 3x3
+// kernels below) for a KH x KW kernel: weights as [OC, KH, ldw] with row kh holding
+// KW * C taps (kw * C + c). dw starts at dw0, din at din0, and each gets g times the
+// input (weight) at every product; terms[i] counts the products added to din[i] (its
+// rounding error grows with it).
 // Calls f(gv, x, t) for every product of the general pooled gradients: gv the gradient
 // of a window's maximum (windows ReLU cut carry none), x = (p + kh * ld + kw) * C + c
 // the input position it meets, t = (oc * KH + kh) * ldw + kw * C + c the weight.
@@ -465,6 +420,18 @@ inline void conv_dgrad_pooled(double* din, double* mag, int* terms, const float*
     const double v = gv * w[t];
     din[x] += v, mag[x] += std::fabs(v), ++terms[x];
   });
+}
+// conv3x3_{w,d}grad_pooled_f32: the same with KH = KW = 3 and ldw = 3 C (dw and w as
+// [OC, 9, C]: element (oc * 9 + kh * 3 + kw) * C + c).
+inline void conv3x3_wgrad_pooled(double* dw, double* mag, const float* dw0, const float* in,
+                                 int ld, int C, const float* g, const int32_t* idx, int OC,
+                                 int PH, int PW) {
+  conv_wgrad_pooled(dw, mag, dw0, 3 * C, in, ld, C, 3, 3, g, idx, OC, PH, PW);
+}
+inline void conv3x3_dgrad_pooled(double* din, double* mag, int* terms, const float* din0,
+                                 size_t n_din, int ld, int C, const float* w, const float* g,
+                                 const int32_t* idx, int OC, int PH, int PW) {
+  conv_dgrad_pooled(din, mag, terms, din0, n_din, ld, C, 3, 3, w, 3 * C, g, idx, OC, PH, PW);
 }
 
 // Winograd F(2x2, 3x3) output of one tile: y[i][j] = (A^T m A)[i, j] + bias with
