@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createTrainer, inspectCheckpoint } from '../../src/js/wasm-trainer.js';
-import { ROOT } from './helpers.js';
+import { ROOT, readSafetensors } from './helpers.js';
 
 const FIXTURE = path.join(ROOT, 'tests/fixtures/torch_reference_v1.safetensors');
 const TOL = 1e-5;
@@ -41,31 +41,20 @@ function crc32(bytes, crc = 0) {
   return ~c >>> 0;
 }
 
-function readSafetensors(bytes) {
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n = Number(dv.getBigUint64(0, true));
-  const headerBytes = bytes.subarray(8, 8 + n);
-  const header = JSON.parse(new TextDecoder().decode(headerBytes));
-  const metadata = header.__metadata__ ?? {};
-  delete header.__metadata__;
-  // Checksum: CRC-32 of the file with the 8 digits read as '0'.
-  const key = new TextEncoder().encode('"checksum":"crc32:');
-  const text = Buffer.from(headerBytes);
-  const at = text.indexOf(Buffer.from(key));
-  assert.ok(at >= 0 && text.indexOf(Buffer.from(key), at + 1) < 0, 'exactly one checksum field');
+// The fixture read (readSafetensors: helpers.js), its checksum verified: CRC-32 of the
+// file with the 8 digits read as '0'.
+function readFixture(bytes) {
+  const r = readSafetensors(bytes);
+  const n = Number(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(0, true));
+  const key = Buffer.from('"checksum":"crc32:');
+  const text = Buffer.from(bytes.subarray(8, 8 + n));
+  const at = text.indexOf(key);
+  assert.ok(at >= 0 && text.indexOf(key, at + 1) < 0, 'exactly one checksum field');
   const digits = 8 + at + key.length;
   const copy = Uint8Array.from(bytes);
   copy.fill(0x30, digits, digits + 8);
-  assert.equal(metadata.checksum, `crc32:${crc32(copy).toString(16).padStart(8, '0')}`, 'checksum');
-  const types = { F32: Float32Array, F64: Float64Array, I64: BigInt64Array, I32: Int32Array, U8: Uint8Array };
-  const tensors = {};
-  for (const [name, e] of Object.entries(header)) {
-    const T = types[e.dtype];
-    const [b, en] = e.data_offsets;
-    const buf = bytes.slice(8 + n + b, 8 + n + en); // aligned copy
-    tensors[name] = { dtype: e.dtype, shape: e.shape, data: new T(buf.buffer, buf.byteOffset, (en - b) / T.BYTES_PER_ELEMENT) };
-  }
-  return { metadata, tensors };
+  assert.equal(r.metadata.checksum, `crc32:${crc32(copy).toString(16).padStart(8, '0')}`, 'checksum');
+  return r;
 }
 
 // ------------------------------------------------------------- comparison
@@ -100,7 +89,7 @@ function compareAll(t, title, pairs, tol = TOL) {
 
 let fixture = null;
 function loadFixture() {
-  if (!fixture) fixture = readSafetensors(new Uint8Array(readFileSync(FIXTURE)));
+  if (!fixture) fixture = readFixture(new Uint8Array(readFileSync(FIXTURE)));
   return fixture;
 }
 const T = (name) => {

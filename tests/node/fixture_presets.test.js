@@ -21,7 +21,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createTrainer } from '../../src/js/wasm-trainer.js';
-import { ROOT, assertBitEqual } from './helpers.js';
+import { ROOT, assertBitEqual, readSafetensors } from './helpers.js';
 
 const DIR = process.env.WT_FIXTURE_DIR ?? path.join(ROOT, 'build/native/fixtures');
 const GENERATE = '/usr/bin/python3 scripts/torch_ref/make_preset_fixtures.py build/native/fixtures';
@@ -29,21 +29,6 @@ const TOL = 1e-5;
 const DEFAULTS = JSON.parse(readFileSync(path.join(ROOT, 'src/defaults.json'), 'utf8'));
 const PRESETS = Object.keys(DEFAULTS.presets);
 
-function readSafetensors(bytes) {
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n = Number(dv.getBigUint64(0, true));
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
-  const metadata = header.__metadata__ ?? {};
-  delete header.__metadata__;
-  const types = { F32: Float32Array, F64: Float64Array, I64: BigInt64Array, I32: Int32Array, U8: Uint8Array };
-  const tensors = {};
-  for (const [name, e] of Object.entries(header)) {
-    const T = types[e.dtype];
-    const buf = bytes.slice(8 + n + e.data_offsets[0], 8 + n + e.data_offsets[1]); // aligned copy
-    tensors[name] = { dtype: e.dtype, shape: e.shape, data: new T(buf.buffer, buf.byteOffset, buf.byteLength / T.BYTES_PER_ELEMENT) };
-  }
-  return { metadata, tensors };
-}
 
 const cache = new Map();
 function fixture(preset) {

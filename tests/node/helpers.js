@@ -93,6 +93,25 @@ export function syntheticData({ input, classes = 10, train = 128, test = 32, see
   return { trainImages: tr.images, trainLabels: tr.labels, testImages: te.images, testLabels: te.labels };
 }
 
+/** A safetensors file (src/core/CHECKPOINT_FORMAT.md): its metadata, and each tensor's
+ *  dtype, shape and data (an aligned typed-array copy). Checks nothing: see the
+ *  checksum test in fixture.test.js. */
+export function readSafetensors(bytes) {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = Number(dv.getBigUint64(0, true));
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
+  const metadata = header.__metadata__ ?? {};
+  delete header.__metadata__;
+  const types = { F32: Float32Array, F64: Float64Array, I64: BigInt64Array, I32: Int32Array, U8: Uint8Array };
+  const tensors = {};
+  for (const [name, e] of Object.entries(header)) {
+    const T = types[e.dtype];
+    const buf = bytes.slice(8 + n + e.data_offsets[0], 8 + n + e.data_offsets[1]); // aligned copy
+    tensors[name] = { dtype: e.dtype, shape: e.shape, data: new T(buf.buffer, buf.byteOffset, buf.byteLength / T.BYTES_PER_ELEMENT) };
+  }
+  return { metadata, tensors };
+}
+
 /** A checkpoint whose metadata fn(metadata) changed (it edits in place), re-sealed
  *  with a valid checksum (src/core/CHECKPOINT_FORMAT.md). */
 export function rewriteMetadata(bytes, fn) {

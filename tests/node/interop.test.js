@@ -23,7 +23,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { mnistBytes, mnistTrainer, trainExactly, assertBitEqual, ROOT, CLI } from './helpers.js';
+import { mnistBytes, mnistTrainer, trainExactly, assertBitEqual, readSafetensors, ROOT, CLI } from './helpers.js';
 
 const PYTHON = process.env.WT_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
 const CONVERT = path.join(ROOT, 'scripts/convert.py');
@@ -61,24 +61,12 @@ function run(cmd, args, opts = {}) {
 const py = (args, opts = {}) => run(PYTHON, args, { env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' }, ...opts });
 const cli = (args, opts) => run(process.execPath, [CLI, ...args], opts);
 
-// ---- the file format and the comparison (as in fixture.test.js; kept local so each
-// test file stands alone) ----
-function readSafetensors(bytes) {
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n = Number(dv.getBigUint64(0, true));
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
-  const metadata = header.__metadata__ ?? {};
-  delete header.__metadata__;
-  const types = { F32: Float32Array, F64: Float64Array, I64: BigInt64Array, I32: Int32Array, U8: Uint8Array };
-  const tensors = {};
-  for (const [name, e] of Object.entries(header)) {
-    const T = types[e.dtype];
-    const buf = bytes.slice(8 + n + e.data_offsets[0], 8 + n + e.data_offsets[1]);
-    tensors[name] = new T(buf.buffer, buf.byteOffset, buf.byteLength / T.BYTES_PER_ELEMENT);
-  }
-  return { metadata, tensors };
-}
-const readFile = (p) => readSafetensors(new Uint8Array(readFileSync(p)));
+// ---- the comparison ----
+// Tensors as typed arrays (readSafetensors: helpers.js).
+const readFile = (p) => {
+  const { metadata, tensors } = readSafetensors(new Uint8Array(readFileSync(p)));
+  return { metadata, tensors: Object.fromEntries(Object.entries(tensors).map(([k, v]) => [k, v.data])) };
+};
 
 function compareAll(t, title, pairs) {
   const bad = [];
