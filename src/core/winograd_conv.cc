@@ -120,9 +120,10 @@ void winograd_wgrad(float* dw, const float* pad, const float* dout, int N, const
   const int T = TH * TW, ldt = wino_group(T) * T;
   const size_t ps = conv_s1_pad_size(s), osz = (size_t)s.OC * P;
   const size_t plane = (size_t)(s.H + 2 * s.pad + 1) * Wp;
+  const size_t vs = wino_xi_stride(s.C, ldt), ms = wino_xi_stride(s.OC, ldt);
   float* dU = scratch;
   float* V = dU + (size_t)16 * s.OC * s.C;
-  float* dM = V + (size_t)16 * s.C * ldt;
+  float* dM = V + 16 * vs;
   std::memset(dU, 0, sizeof(float) * 16 * s.OC * s.C);
   const int GW = wino_group(T);
   for (int n0 = 0; n0 < N; n0 += GW) {
@@ -132,8 +133,8 @@ void winograd_wgrad(float* dw, const float* pad, const float* dout, int N, const
       winograd_output_grad_f32(dM + (size_t)g * T, ldt, dout + (n0 + g) * osz, Wp, P, s.OC, TH, TW);
     }
     for (int xi = 0; xi < 16; ++xi)
-      gemm_nt_f32(s.OC, s.C, G * T, dM + (size_t)xi * s.OC * ldt, ldt, V + (size_t)xi * s.C * ldt,
-                  ldt, dU + (size_t)xi * s.OC * s.C, s.C, /*acc=*/true);
+      gemm_nt_f32(s.OC, s.C, G * T, dM + xi * ms, ldt, V + xi * vs, ldt, dU + (size_t)xi * s.OC * s.C,
+                  s.C, /*acc=*/true);
   }
   winograd_weights_grad(dw, dU, s.OC, s.C);
 }

@@ -35,7 +35,8 @@ inline Wino wino_for(int OH, int OW) {
 }
 // U, then a group's V and M.
 inline size_t winograd_scratch(int cin, int cout, const Wino& k) {
-  return k.xi * ((size_t)cout * cin + (size_t)(cin + cout) * wino_group(k.tiles()) * k.tiles());
+  const int ldt = wino_group(k.tiles()) * k.tiles();
+  return k.xi * ((size_t)cout * cin + wino_xi_stride(cin, ldt) + wino_xi_stride(cout, ldt));
 }
 // U[xi, o, i] = (G g G^T)[xi] for the 3x3 kernel g = w[o, i] (or, with `adjoint`,
 // g = w[i, o] rotated 180 degrees: the kernel of the input gradient): F(2x2, 3x3)'s
@@ -53,16 +54,17 @@ template <class Output>
 void winograd_group(const Wino& k, const float* in, int in_ld, size_t in_plane, size_t in_image,
                     int G, const float* U, int cin, int cout, float* scratch, Output output) {
   const int T = k.tiles(), ldt = wino_group(T) * T;
+  const size_t vs = wino_xi_stride(cin, ldt), ms = wino_xi_stride(cout, ldt);
   float* V = scratch;
-  float* M = V + (size_t)k.xi * cin * ldt;
+  float* M = V + k.xi * vs;
   for (int g = 0; g < G; ++g) {
     float* v = V + (size_t)g * T;
     if (k.m == 4) winograd4_input_f32(v, ldt, in + g * in_image, in_ld, in_plane, cin, k.TH, k.TW);
     else winograd_input_f32(v, ldt, in + g * in_image, in_ld, in_plane, cin, k.TH, k.TW);
   }
   for (int xi = 0; xi < k.xi; ++xi)
-    gemm_nn_f32(cout, G * T, cin, U + (size_t)xi * cout * cin, cin, V + (size_t)xi * cin * ldt,
-                ldt, M + (size_t)xi * cout * ldt, ldt, /*acc=*/false);
+    gemm_nn_f32(cout, G * T, cin, U + (size_t)xi * cout * cin, cin, V + xi * vs, ldt, M + xi * ms,
+                ldt, /*acc=*/false);
   for (int g = 0; g < G; ++g) output(g, M + (size_t)g * T, ldt);
 }
 // A group of G images convolved: out planes (cout per image, row stride out_ld) = U (*)

@@ -53,14 +53,23 @@ void relu_backward_f32(float* dx, const float* dy, const float* y, size_t n);
 // (in channel, tile), the 16 GEMMs M[xi] = U[xi] V[xi] (xi = 0..15) followed by
 // A^T M A give the correlation y = g * d.
 //
+// The Winograd matrices V and M hold one C x ldt matrix per xi (C channels of ldt
+// tiles), wino_xi_stride(C, ldt) floats apart: C * ldt rounded up to an odd number of
+// 64-byte lines. A tile's 16 or 36 values are then in 16 or 36 different cache sets;
+// at C * ldt floats, a multiple of 4 KiB for cifar-convnet's planes, they all fell in
+// one set of the 8-way L1 and the transforms ran 2-3x slower.
+inline size_t wino_xi_stride(int C, int ldt) { return (((size_t)C * ldt + 15) / 16 | 1) * 16; }
+//
 // V[xi, c, t] = (B^T d B)[xi] for the 4x4 patch d of plane c at rows 2ty..2ty+3,
 // columns 2tx..2tx+3 of `in` (row stride in_ld, plane stride in_plane); the caller's
 // layout supplies the zero padding around the image (patches read columns up to 2 TW + 1).
-// V[xi, c, t] is at V[(xi * C + c) * ldt + t] (ldt >= T: several images side by side).
+// V[xi, c, t] is at V[xi * wino_xi_stride(C, ldt) + c * ldt + t] (ldt >= T: several
+// images side by side).
 void winograd_input_f32(float* V, int ldt, const float* in, int in_ld, size_t in_plane, int C,
                         int TH, int TW);
 // out[oc, 2ty + i, 2tx + j] = (A^T M[., oc, t] A)[i, j] + bias[oc] (bias may be null), with
-// M[xi, oc, t] at M[(xi * OC + oc) * ldt + t]; out has row stride out_ld, plane stride out_plane.
+// M[xi, oc, t] at M[xi * wino_xi_stride(OC, ldt) + oc * ldt + t]; out has row stride out_ld,
+// plane stride out_plane.
 void winograd_output_f32(float* out, int out_ld, size_t out_plane, const float* M, int ldt,
                          const float* bias, int OC, int TH, int TW);
 
@@ -70,8 +79,8 @@ void winograd_output_f32(float* out, int out_ld, size_t out_plane, const float* 
 //          0 4 0 -5 0 1],
 //   G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1],
 //   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
-// The same layouts as F(2x2, 3x3) with xi = 0..35: V[xi, c, t] at V[(xi * C + c) * ldt + t]
-// for the patch at rows 4 ty.., columns 4 tx.. (TW >= 4; reads columns up to 4 TW + 3),
+// The same layouts as F(2x2, 3x3) with xi = 0..35: V[xi, c, t] at
+// V[xi * wino_xi_stride(C, ldt) + c * ldt + t] for the patch at rows 4 ty.., columns 4 tx.. (TW >= 4; reads columns up to 4 TW + 3),
 // and out[oc, 4 ty + i, 4 tx + j] = (A^T M A)[i, j] + bias[oc].
 void winograd4_input_f32(float* V, int ldt, const float* in, int in_ld, size_t in_plane, int C,
                          int TH, int TW);
@@ -84,7 +93,8 @@ void winograd4_output_relu_pool_f32(float* pooled, int32_t* idx, const float* M,
 
 // The adjoint of winograd_output_f32's transform, for the weight gradient: with dY the
 // 2x2 tile of dout at rows 2ty, 2ty+1, columns 2tx, 2tx+1 of plane oc (row stride out_ld,
-// plane stride out_plane), dM[xi, oc, t] = (A dY A^T)[xi] at dM[(xi * OC + oc) * ldt + t].
+// plane stride out_plane), dM[xi, oc, t] = (A dY A^T)[xi] at
+// dM[xi * wino_xi_stride(OC, ldt) + oc * ldt + t].
 // Then dU[xi] = sum over tiles of dM[xi] V[xi]^T, and dw = G^T dU G.
 void winograd_output_grad_f32(float* dM, int ldt, const float* dout, int out_ld, size_t out_plane,
                               int OC, int TH, int TW);

@@ -28,7 +28,7 @@ HWY_INLINE void for_tile_groups(int planes, int TH, int TW, F f) {
 void winograd_input_f32(float* V, int ldt, const float* in, int in_ld, size_t in_plane, int C,
                         int TH, int TW) {
   const D4 d;
-  const size_t T = (size_t)ldt, xs = (size_t)C * T;  // V strides: channel ldt, xi C * ldt
+  const size_t T = (size_t)ldt, xs = wino_xi_stride(C, ldt);  // V strides: channel ldt, xi xs
   for_tile_groups(C, TH, TW, [&](int c, int ty, int tx) {
     decltype(hn::Zero(d)) e[4][4];  // e[row][nu]: columns transformed, row by row
     for (int r = 0; r < 4; ++r) {
@@ -59,7 +59,7 @@ template <class Emit>
 HWY_INLINE void winograd_output_tiles(const float* M, int ldt, const float* bias, int OC, int TH,
                                       int TW, Emit emit) {
   const D4 d;
-  const size_t T = (size_t)ldt, xs = (size_t)OC * T;
+  const size_t T = (size_t)ldt, xs = wino_xi_stride(OC, ldt);
   for_tile_groups(OC, TH, TW, [&](int oc, int ty, int tx) {
     const auto b = hn::Set(d, bias ? bias[oc] : 0.f);
     const float* m = M + (size_t)oc * T + (size_t)ty * TW + tx;
@@ -105,7 +105,7 @@ void winograd_output_f32(float* out, int out_ld, size_t out_plane, const float* 
 void winograd_output_grad_f32(float* dM, int ldt, const float* dout, int out_ld, size_t out_plane,
                               int OC, int TH, int TW) {
   const D4 d;
-  const size_t T = (size_t)ldt, xs = (size_t)OC * T;
+  const size_t T = (size_t)ldt, xs = wino_xi_stride(OC, ldt);
   for_tile_groups(OC, TH, TW, [&](int oc, int ty, int tx) {
     const float* o = dout + oc * out_plane + (size_t)(2 * ty) * out_ld + 2 * tx;
     const auto t0 = hn::LoadU(d, o), t1 = hn::LoadU(d, o + 4);
@@ -162,7 +162,7 @@ void winograd4_input_f32(float* V, int ldt, const float* in, int in_ld, size_t i
                          int TH, int TW) {
   const D4 d;
   const hn::Repartition<double, D4> dd;
-  const size_t T = (size_t)ldt, xs = (size_t)C * T;
+  const size_t T = (size_t)ldt, xs = wino_xi_stride(C, ldt);
   using Vec = decltype(hn::Zero(d));
   for_tile_groups(C, TH, TW, [&](int c, int ty, int tx) {
     Vec rows[6][6];  // rows[r][nu]: patch row r times B
@@ -195,7 +195,7 @@ HWY_INLINE void winograd4_output_tiles(const float* M, int ldt, const float* bia
                                        int TW, Emit emit) {
   const D4 d;
   using Vec = decltype(hn::Zero(d));
-  const size_t T = (size_t)ldt, xs = (size_t)OC * T;
+  const size_t T = (size_t)ldt, xs = wino_xi_stride(OC, ldt);
   for_tile_groups(OC, TH, TW, [&](int oc, int ty, int tx) {
     const auto b = hn::Set(d, bias ? bias[oc] : 0.f);
     const float* m = M + (size_t)oc * T + (size_t)ty * TW + tx;

@@ -435,9 +435,9 @@ inline void conv3x3_dgrad_pooled(double* din, double* mag, int* terms, const flo
 }
 
 // Winograd F(2x2, 3x3) output of one tile: y[i][j] = (A^T m A)[i, j] + bias with
-// m[xi] = M[(xi * OC + oc) * ldt + t]; mag[i][j] = sum of |terms|.
-inline void winograd_output_tile(double y[2][2], double ymag[2][2], const float* M, int ldt,
-                                 const float* bias, int OC, int oc, int t) {
+// m[xi] = M[xi * xi_stride + oc * ldt + t]; mag[i][j] = sum of |terms|.
+inline void winograd_output_tile(double y[2][2], double ymag[2][2], const float* M, size_t xi_stride,
+                                 int ldt, const float* bias, int oc, int t) {
   static const double AT[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
   for (int i = 0; i < 2; ++i)
     for (int j = 0; j < 2; ++j) {
@@ -445,7 +445,7 @@ inline void winograd_output_tile(double y[2][2], double ymag[2][2], const float*
       for (int a = 0; a < 4; ++a)
         for (int b = 0; b < 4; ++b) {
           if (AT[i][a] == 0 || AT[j][b] == 0) continue;  // not a term (0 * NaN would be one)
-          const double term = AT[i][a] * AT[j][b] * M[((size_t)(4 * a + b) * OC + oc) * ldt + t];
+          const double term = AT[i][a] * AT[j][b] * M[xi_stride * (4 * a + b) + (size_t)oc * ldt + t];
           s += term, m += std::fabs(term);
         }
       y[i][j] = s, ymag[i][j] = m;

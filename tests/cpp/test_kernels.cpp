@@ -222,6 +222,16 @@ TEST(Kernels, SoftmaxRowsVsDouble) {
     }
 }
 
+// Where V[xi, c, t] (or M[xi, oc, t]) is (kernels.h), and whether index i of such a
+// matrix holds a tile's value (not the padding between tiles or matrices).
+size_t wino_at(int xi, int C, int ldt, int c, int t) {
+  return xi * wt::wino_xi_stride(C, ldt) + (size_t)c * ldt + t;
+}
+bool wino_in_tiles(size_t i, int C, int ldt, int T) {
+  const size_t r = i % wt::wino_xi_stride(C, ldt);
+  return r < (size_t)C * ldt && r % ldt < (size_t)T;
+}
+
 // Winograd F(2x2, 3x3) transforms against their matrix definitions in double:
 // V = B^T d B per 4x4 patch, y = A^T m A + bias per tile; tile rows of 4, 5, 7, 9
 // (the last group of 4 overlaps), V/M rows wider than the tiles (ldt > T), 1, 3 or 4
@@ -241,7 +251,7 @@ TEST(Kernels, WinogradTransformsVsMatrices) {
       const size_t plane = (size_t)rows * in_ld + 1;
       std::vector<float> in(C * plane);
       for (float& v : in) v = rng.uniform(-1.f, 1.f);
-      std::vector<float> V((size_t)16 * C * ldt, kNaN);
+      std::vector<float> V(16 * wt::wino_xi_stride(C, ldt), kNaN);
       wt::winograd_input_f32(V.data(), ldt, in.data(), in_ld, plane, C, TH, TW);
       for (int c = 0; c < C; ++c)
         for (int ty = 0; ty < TH; ++ty)
@@ -254,20 +264,20 @@ TEST(Kernels, WinogradTransformsVsMatrices) {
                     const double term = BT[a][i] * in[c * plane + (size_t)(2 * ty + i) * in_ld + 2 * tx + j] * BT[b][j];
                     want += term, mag += std::fabs(term);
                   }
-                const float got = V[((size_t)(4 * a + b) * C + c) * ldt + ty * TW + tx];
+                const float got = V[wino_at(4 * a + b, C, ldt, c, ty * TW + tx)];
                 ASSERT_NEAR(got, want, 3 * kEpsF * mag + 1e-37)
                     << "input transform C=" << C << " TW=" << TW << " TH=" << TH << " c=" << c
                     << " tile (" << ty << "," << tx << ") xi=" << 4 * a + b;
               }
       for (size_t i = 0; i < V.size(); ++i)
-        if (i % ldt >= (size_t)T) {
+        if (!wino_in_tiles(i, C, ldt, T)) {
           ASSERT_TRUE(std::isnan(V[i])) << "input transform wrote past T at " << i;
         }
 
       // Output: M[xi, oc, t] -> out planes of 2 TH x 2 TW, rows padded to out_ld.
       const int OC = 2, out_ld = 2 * TW + 1;
       const size_t oplane = (size_t)2 * TH * out_ld + 3;
-      std::vector<float> M((size_t)16 * OC * ldt), bias = {0.25f, -0.5f}, out(OC * oplane, kNaN);
+      std::vector<float> M(16 * wt::wino_xi_stride(OC, ldt)), bias = {0.25f, -0.5f}, out(OC * oplane, kNaN);
       for (float& v : M) v = rng.uniform(-1.f, 1.f);
       const float* b = C == 1 ? nullptr : bias.data();
       wt::winograd_output_f32(out.data(), out_ld, oplane, M.data(), ldt, b, OC, TH, TW);
@@ -283,7 +293,7 @@ TEST(Kernels, WinogradTransformsVsMatrices) {
             double want = b ? b[oc] : 0.0, mag = std::fabs(want);
             for (int a = 0; a < 4; ++a)
               for (int bb = 0; bb < 4; ++bb) {
-                const double term = AT[i][a] * M[((size_t)(4 * a + bb) * OC + oc) * ldt + t] * AT[j][bb];
+                const double term = AT[i][a] * M[wino_at(4 * a + bb, OC, ldt, oc, t)] * AT[j][bb];
                 want += term, mag += std::fabs(term);
               }
             ASSERT_NEAR(got, want, 9 * kEpsF * mag + 1e-37)
@@ -303,12 +313,12 @@ TEST(Kernels, WinogradOutputGradIsTheAdjointOfTheOutputTransform) {
     for (int TH : {1, 2, 3}) {
       const int OC = 3, T = TH * TW, ldt = T + 3, out_ld = 2 * TW + 1;
       const size_t oplane = (size_t)2 * TH * out_ld + 2;
-      std::vector<float> dout(OC * oplane, kNaN), dM((size_t)16 * OC * ldt, kNaN);
+      std::vector<float> dout(OC * oplane, kNaN), dM(16 * wt::wino_xi_stride(OC, ldt), kNaN);
       for (int oc = 0; oc < OC; ++oc)
         for (int y = 0; y < 2 * TH; ++y)
           for (int x = 0; x < 2 * TW; ++x) dout[oc * oplane + (size_t)y * out_ld + x] = rng.uniform(-1.f, 1.f);
       wt::winograd_output_grad_f32(dM.data(), ldt, dout.data(), out_ld, oplane, OC, TH, TW);
-      std::vector<float> M((size_t)16 * OC * ldt, 0.f), out(OC * oplane, 0.f);
+      std::vector<float> M(16 * wt::wino_xi_stride(OC, ldt), 0.f), out(OC * oplane, 0.f);
       for (int oc = 0; oc < OC; ++oc)
         for (int t = 0; t < T; ++t)
           for (int a = 0; a < 4; ++a)
@@ -320,13 +330,13 @@ TEST(Kernels, WinogradOutputGradIsTheAdjointOfTheOutputTransform) {
                   const double term = AT[i][a] * dout[oc * oplane + (size_t)(2 * ty + i) * out_ld + 2 * tx + j] * AT[j][b];
                   want += term, mag += std::fabs(term);
                 }
-              const size_t at = ((size_t)(4 * a + b) * OC + oc) * ldt + t;
+              const size_t at = wino_at(4 * a + b, OC, ldt, oc, t);
               ASSERT_NEAR(dM[at], want, 3 * kEpsF * mag + 1e-37)
                   << "TW=" << TW << " TH=" << TH << " oc=" << oc << " tile " << t << " xi=" << 4 * a + b;
               M[at] = rng.uniform(-1.f, 1.f);
             }
       for (size_t i = 0; i < dM.size(); ++i)
-        if (i % ldt >= (size_t)T) {
+        if (!wino_in_tiles(i, OC, ldt, T)) {
           ASSERT_TRUE(std::isnan(dM[i])) << "wrote past T at " << i;
         }
       wt::winograd_output_f32(out.data(), out_ld, oplane, M.data(), ldt, nullptr, OC, TH, TW);
@@ -340,7 +350,7 @@ TEST(Kernels, WinogradOutputGradIsTheAdjointOfTheOutputTransform) {
       for (int oc = 0; oc < OC; ++oc)
         for (int xi = 0; xi < 16; ++xi)
           for (int t = 0; t < T; ++t) {
-            const size_t at = ((size_t)xi * OC + oc) * ldt + t;
+            const size_t at = wino_at(xi, OC, ldt, oc, t);
             rhs += (double)M[at] * dM[at];
           }
       EXPECT_NEAR(lhs, rhs, 1e-5 * mag) << "adjoint identity TW=" << TW << " TH=" << TH;
@@ -365,7 +375,7 @@ TEST(Kernels, Winograd4TransformsVsMatrices) {
         const size_t plane = (size_t)rows * in_ld + 4;
         std::vector<float> in(C * plane);
         for (float& v : in) v = rng.uniform(-1.f, 1.f);
-        std::vector<float> V((size_t)36 * C * ldt, kNaN);
+        std::vector<float> V(36 * wt::wino_xi_stride(C, ldt), kNaN);
         wt::winograd4_input_f32(V.data(), ldt, in.data(), in_ld, plane, C, TH, TW);
         for (int c = 0; c < C; ++c)
           for (int t = 0; t < T; ++t)
@@ -378,17 +388,17 @@ TEST(Kernels, Winograd4TransformsVsMatrices) {
                     const double term = BT[a][i] * in[c * plane + (size_t)(4 * ty + i) * in_ld + 4 * tx + j] * BT[b][j];
                     want += term, mag += std::fabs(term);
                   }
-                ASSERT_NEAR(V[((size_t)(6 * a + b) * C + c) * ldt + t], want, 8 * kEpsF * mag + 1e-37)
+                ASSERT_NEAR(V[wino_at(6 * a + b, C, ldt, c, t)], want, 8 * kEpsF * mag + 1e-37)
                     << "input transform C=" << C << " TW=" << TW << " TH=" << TH << " tile " << t << " xi=" << 6 * a + b;
               }
         for (size_t i = 0; i < V.size(); ++i)
-          if (i % ldt >= (size_t)T) {
+          if (!wino_in_tiles(i, C, ldt, T)) {
             ASSERT_TRUE(std::isnan(V[i])) << "input transform wrote past T at " << i;
           }
 
         const int OC = 3, out_ld = 4 * TW + 1;
         const size_t oplane = (size_t)4 * TH * out_ld + 2;
-        std::vector<float> M((size_t)36 * OC * ldt), bias = {0.25f, -0.5f, 0.f}, out(OC * oplane, kNaN);
+        std::vector<float> M(36 * wt::wino_xi_stride(OC, ldt)), bias = {0.25f, -0.5f, 0.f}, out(OC * oplane, kNaN);
         for (float& v : M) v = rng.uniform(-1.f, 1.f);
         const float* bp = C == 1 ? nullptr : bias.data();
         wt::winograd4_output_f32(out.data(), out_ld, oplane, M.data(), ldt, bp, OC, TH, TW);
@@ -404,7 +414,7 @@ TEST(Kernels, Winograd4TransformsVsMatrices) {
               double want = bp ? bp[oc] : 0.0, mag = std::fabs(want);
               for (int a = 0; a < 6; ++a)
                 for (int b = 0; b < 6; ++b) {
-                  const double term = AT[i][a] * M[((size_t)(6 * a + b) * OC + oc) * ldt + t] * AT[j][b];
+                  const double term = AT[i][a] * M[wino_at(6 * a + b, OC, ldt, oc, t)] * AT[j][b];
                   want += term, mag += std::fabs(term);
                 }
               ASSERT_NEAR(got, want, 16 * kEpsF * mag + 1e-37)
@@ -874,8 +884,8 @@ TEST(Kernels, WinogradOutputReluPoolVsScalar) {
       for (int with_bias = 0; with_bias < 2; ++with_bias) {
         const int OC = 5, T = TH * TW, ldt = T + 3;
         // Planes: 0 and 1 random, 2 the xi = 10 ties, 3 all zero (y = bias), 4 random with NaN.
-        std::vector<float> M((size_t)16 * OC * ldt, kNaN), bias(OC);
-        auto m_at = [&](int xi, int oc, int t) -> float& { return M[((size_t)xi * OC + oc) * ldt + t]; };
+        std::vector<float> M(16 * wt::wino_xi_stride(OC, ldt), kNaN), bias(OC);
+        auto m_at = [&](int xi, int oc, int t) -> float& { return M[wino_at(xi, OC, ldt, oc, t)]; };
         for (int xi = 0; xi < 16; ++xi)
           for (int oc = 0; oc < OC; ++oc)
             for (int t = 0; t < T; ++t) {
@@ -898,7 +908,7 @@ TEST(Kernels, WinogradOutputReluPoolVsScalar) {
         for (int oc = 0; oc < OC; ++oc)
           for (int t = 0; t < T; ++t) {
             double y[2][2], ymag[2][2], out;
-            ref::winograd_output_tile(y, ymag, M.data(), ldt, b, OC, oc, t);
+            ref::winograd_output_tile(y, ymag, M.data(), wt::wino_xi_stride(OC, ldt), ldt, b, oc, t);
             const double v[4] = {y[0][0], y[0][1], y[1][0], y[1][1]};
             double tol[4];
             for (int k = 0; k < 4; ++k) tol[k] = 10 * kEpsF * ymag[k / 2][k % 2] + 1e-37;
