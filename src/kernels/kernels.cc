@@ -398,27 +398,31 @@ void relu_maxpool2x2_backward_f32(float* din, const float* dout, const int32_t* 
 
 void transpose_f32(float* dst, int ldd, const float* src, int lds, int rows, int cols) {
   const D4 d;
-  int i = 0;
-  for (; i + 4 <= rows; i += 4) {
-    int j = 0;
-    for (; j + 4 <= cols; j += 4) {  // 4x4 block: two rounds of interleaves
+  const hn::Repartition<double, D4> dd;
+  // Four rows of dst at a time, written from start to end, each in 16-byte pieces that
+  // complete its cache lines in turn. (Four rows of src at a time left 16 bytes of every
+  // dst row per pass: the pooled backward's dinp, planes of 4 KiB, then kept 32 rows in
+  // one L1 set, and every store missed.)
+  int j = 0;
+  for (; j + 4 <= cols; j += 4) {
+    float* d0 = dst + (size_t)j * ldd;
+    int i = 0;
+    for (; i + 4 <= rows; i += 4) {  // 4x4 block: two rounds of interleaves
       const float* s0 = src + (size_t)i * lds + j;
       const auto r0 = hn::LoadU(d, s0), r1 = hn::LoadU(d, s0 + lds);
       const auto r2 = hn::LoadU(d, s0 + 2 * lds), r3 = hn::LoadU(d, s0 + 3 * lds);
       const auto t0 = hn::InterleaveLower(d, r0, r1), t1 = hn::InterleaveUpper(d, r0, r1);
       const auto t2 = hn::InterleaveLower(d, r2, r3), t3 = hn::InterleaveUpper(d, r2, r3);
-      float* d0 = dst + (size_t)j * ldd + i;
-      const hn::Repartition<double, D4> dd;
-      hn::StoreU(hn::BitCast(d, hn::InterleaveLower(dd, hn::BitCast(dd, t0), hn::BitCast(dd, t2))), d, d0);
-      hn::StoreU(hn::BitCast(d, hn::InterleaveUpper(dd, hn::BitCast(dd, t0), hn::BitCast(dd, t2))), d, d0 + ldd);
-      hn::StoreU(hn::BitCast(d, hn::InterleaveLower(dd, hn::BitCast(dd, t1), hn::BitCast(dd, t3))), d, d0 + 2 * ldd);
-      hn::StoreU(hn::BitCast(d, hn::InterleaveUpper(dd, hn::BitCast(dd, t1), hn::BitCast(dd, t3))), d, d0 + 3 * ldd);
+      hn::StoreU(hn::BitCast(d, hn::InterleaveLower(dd, hn::BitCast(dd, t0), hn::BitCast(dd, t2))), d, d0 + i);
+      hn::StoreU(hn::BitCast(d, hn::InterleaveUpper(dd, hn::BitCast(dd, t0), hn::BitCast(dd, t2))), d, d0 + ldd + i);
+      hn::StoreU(hn::BitCast(d, hn::InterleaveLower(dd, hn::BitCast(dd, t1), hn::BitCast(dd, t3))), d, d0 + 2 * ldd + i);
+      hn::StoreU(hn::BitCast(d, hn::InterleaveUpper(dd, hn::BitCast(dd, t1), hn::BitCast(dd, t3))), d, d0 + 3 * ldd + i);
     }
-    for (; j < cols; ++j)
-      for (int r = i; r < i + 4; ++r) dst[(size_t)j * ldd + r] = src[(size_t)r * lds + j];
+    for (; i < rows; ++i)
+      for (int c = j; c < j + 4; ++c) dst[(size_t)c * ldd + i] = src[(size_t)i * lds + c];
   }
-  for (; i < rows; ++i)
-    for (int j = 0; j < cols; ++j) dst[(size_t)j * ldd + i] = src[(size_t)i * lds + j];
+  for (; j < cols; ++j)
+    for (int i = 0; i < rows; ++i) dst[(size_t)j * ldd + i] = src[(size_t)i * lds + j];
 }
 
 float sum_f32(const float* x, size_t n) {
