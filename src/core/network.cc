@@ -275,6 +275,7 @@ void Network::run_batch(const BatchJob& job, std::vector<Workspace>& ws, int thr
       if (r.stage < K) {
         const auto& bop = static_cast<const BatchNormOp&>(*net.ops_[b]);
         BatchNormBatch& bb = net.bn_[b];
+        ProfileScope t(net.ops_[b]->fwd_label.c_str());  // the batch statistics are the op's
         bop.partial_stats(cc, net.io(w, b, 0).x, n, bb.part.data() + (size_t)c * 2 * bop.channels());
         return;
       }
@@ -283,6 +284,7 @@ void Network::run_batch(const BatchJob& job, std::vector<Workspace>& ws, int thr
       if (r.job->backward && net.regions_[net.bn_ops_[K - 1] + 1].has_grad) {
         const int bk = net.bn_ops_[K - 1];
         const auto& bop = static_cast<const BatchNormOp&>(*net.ops_[bk]);
+        ProfileScope t(net.ops_[bk]->bwd_label.c_str());
         bop.partial_grad(cc, net.io(w, bk, 0), n, net.bn_[bk].part.data() + (size_t)c * 2 * bop.channels());
       }
     });
@@ -323,6 +325,7 @@ void Network::run_batch(const BatchJob& job, std::vector<Workspace>& ws, int thr
       if (r.stage > 0 && net.regions_[lo].has_grad) {
         const int bk = lo - 1;
         const auto& bop = static_cast<const BatchNormOp&>(*net.ops_[bk]);
+        ProfileScope t(net.ops_[bk]->bwd_label.c_str());
         bop.partial_grad(cc, net.io(w, bk, 0), n, net.bn_[bk].part.data() + (size_t)c * 2 * bop.channels());
       }
     });

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "core/ops.h"
+#include "kernels/kernels.h"
 
 namespace wt {
 namespace {
@@ -34,9 +35,8 @@ class BatchNorm : public BatchNormOp {
     for (int c = 0; c < C_; ++c) sums[c] = sums[C_ + c] = 0.0;
     for (int i = 0; i < n; ++i)
       for (int c = 0; c < C_; ++c) {
-        const float* p = x + ((size_t)i * C_ + c) * P_;
         double s = 0.0, q = 0.0;
-        for (int k = 0; k < P_; ++k) s += p[k], q += (double)p[k] * p[k];
+        bn_sums_f64(x + ((size_t)i * C_ + c) * P_, P_, &s, &q);
         sums[c] += s, sums[C_ + c] += q;
       }
   }
@@ -61,7 +61,7 @@ class BatchNorm : public BatchNormOp {
       for (int c = 0; c < C_; ++c) {
         const size_t o = ((size_t)i * C_ + c) * P_;
         double s = 0.0, d = 0.0;
-        for (int k = 0; k < P_; ++k) s += io.dy[o + k], d += (double)io.dy[o + k] * (io.x[o + k] - b.mean[c]);
+        bn_grad_sums_f64(io.dy + o, io.x + o, b.mean[c], P_, &s, &d);
         sums[c] += s, sums[C_ + c] += d;
       }
   }
@@ -109,8 +109,7 @@ class BatchNorm : public BatchNormOp {
       const float proj = (float)(b.sum_dy_xhat[c] * invstd * invstd / M);
       for (int i = 0; i < n; ++i) {
         const size_t o = ((size_t)i * C_ + c) * P_;
-        for (int k = 0; k < P_; ++k)
-          io.dx[o + k] = (io.dy[o + k] - grad_mean - (io.x[o + k] - mean) * proj) * invstd * w;
+        bn_backward_f32(io.dx + o, io.dy + o, io.x + o, P_, mean, grad_mean, proj, invstd, w);
       }
     }
   }

@@ -174,6 +174,18 @@ void relu_maxpool2x2_backward_f32(float* din, const float* dout, const int32_t* 
 // sum of n floats (4 partial sums, then combined in a fixed order).
 float sum_f32(const float* x, size_t n);
 
+// BatchNorm (batchnorm.cc), one plane of n values at a time. The sums are in double,
+// in a fixed order (8 partial sums, then the tail): the same numbers on any
+// run and thread count.
+//   bn_sums_f64:      *s += sum of x, *q += sum of x^2;
+//   bn_grad_sums_f64: *s += sum of dy, *p += sum of dy * (x - mean), x - mean in float;
+//   bn_backward_f32:  dx = (dy - grad_mean - (x - mean) * proj) * invstd * w, each
+//                     operation in float in that order (PyTorch's formula).
+void bn_sums_f64(const float* x, size_t n, double* s, double* q);
+void bn_grad_sums_f64(const float* dy, const float* x, float mean, size_t n, double* s, double* p);
+void bn_backward_f32(float* dx, const float* dy, const float* x, size_t n, float mean,
+                     float grad_mean, float proj, float invstd, float w);
+
 }  // namespace wt
 
 namespace wt {

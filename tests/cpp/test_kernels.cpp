@@ -716,6 +716,55 @@ TEST(Kernels, SumF32) {
     EXPECT_NEAR(got, want, (n + 2) * kEpsF * mag + 1e-30) << "sum_f32 n=" << n << " (misaligned)";
   }
 }
+
+// BatchNorm's sums against long double: a double sum of n terms in any order is within
+// (n - 1) eps of the sum of their magnitudes. They add to *s and *q, and x - mean is
+// a float subtraction (as in PyTorch's kernel), so the reference rounds it to float.
+TEST(Kernels, BatchNormSumsVsLongDouble) {
+  constexpr double kEpsD = 2.220446049250313e-16;
+  ref::Rng rng(15);
+  for (size_t n : kLens) {
+    std::vector<float> x(n + 1), dy(n + 1);
+    rng.fill(x, -1.f, 3.f);
+    rng.fill(dy, -1.f, 1.f);
+    const float mean = 0.75f;
+    long double s = 0, q = 0, g = 0, p = 0, ms = 0, mq = 0, mg = 0, mp = 0;
+    for (size_t i = 1; i <= n; ++i) {
+      const long double c = (float)(x[i] - mean);
+      s += x[i], q += (long double)x[i] * x[i], g += dy[i], p += dy[i] * c;
+      ms += std::fabs(x[i]), mq += (long double)x[i] * x[i], mg += std::fabs(dy[i]), mp += std::fabs(dy[i] * c);
+    }
+    double gs = 0.5, gq = -0.25, gg = 0.5, gp = -0.25;  // accumulates onto these
+    wt::bn_sums_f64(x.data() + 1, n, &gs, &gq);  // misaligned
+    wt::bn_grad_sums_f64(dy.data() + 1, x.data() + 1, mean, n, &gg, &gp);
+    const double tol = (n + 2) * kEpsD;
+    EXPECT_NEAR(gs - 0.5, (double)s, tol * (double)ms + 1e-300) << "sum of x, n=" << n;
+    EXPECT_NEAR(gq + 0.25, (double)q, tol * (double)mq + 1e-300) << "sum of x^2, n=" << n;
+    EXPECT_NEAR(gg - 0.5, (double)g, tol * (double)mg + 1e-300) << "sum of dy, n=" << n;
+    EXPECT_NEAR(gp + 0.25, (double)p, tol * (double)mp + 1e-300) << "sum of dy (x - mean), n=" << n;
+  }
+}
+
+// BatchNorm's input gradient: PyTorch's formula, each operation in float in order,
+// bit for bit (vector body and scalar tail alike), in place (dx = dy) too.
+TEST(Kernels, BatchNormBackwardExact) {
+  ref::Rng rng(16);
+  const float mean = 0.3f, gm = -0.01f, proj = 0.7f, invstd = 1.9f, w = -0.6f;
+  for (size_t n : kLens) {
+    std::vector<float> x(n + 1), dy(n + 1), dx(n + 1, kNaN);
+    rng.fill(x, -2.f, 2.f);
+    rng.fill(dy, -1.f, 1.f);
+    wt::bn_backward_f32(dx.data() + 1, dy.data() + 1, x.data() + 1, n, mean, gm, proj, invstd, w);
+    for (size_t i = 1; i <= n; ++i) {
+      const float want = (dy[i] - gm - (x[i] - mean) * proj) * invstd * w;
+      ASSERT_TRUE(same_bits(dx[i], want)) << "n=" << n << " at " << i - 1;
+    }
+    ASSERT_TRUE(std::isnan(dx[0])) << "wrote before dx";
+    std::vector<float> inplace = dy;
+    wt::bn_backward_f32(inplace.data() + 1, inplace.data() + 1, x.data() + 1, n, mean, gm, proj, invstd, w);
+    for (size_t i = 1; i <= n; ++i) ASSERT_TRUE(same_bits(inplace[i], dx[i])) << "in place, n=" << n;
+  }
+}
 }  // namespace
 
 namespace {
