@@ -99,6 +99,7 @@ std::unique_ptr<Op> make_linear(const NetSpec& s, int layer);
 std::unique_ptr<Op> make_pool(const NetSpec& s, int layer);
 std::unique_ptr<Op> make_relu_maxpool(const NetSpec& s, int relu_layer);
 std::unique_ptr<Op> make_pointwise(const NetSpec& s, int layer);  // activations, Dropout, Flatten
-std::unique_ptr<Op> make_batchnorm(const NetSpec& s, int layer);
+// relu_pool: BatchNorm2d -> ReLU -> MaxPool2d(2) as one op (plan.cc).
+std::unique_ptr<Op> make_batchnorm(const NetSpec& s, int layer, bool relu_pool);
 
 }  // namespace wt

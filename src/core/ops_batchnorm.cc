@@ -16,11 +16,18 @@
 namespace wt {
 namespace {
 
+// With `relu_pool`, BatchNorm2d -> ReLU -> MaxPool2d(2) as one op: its output is the
+// pooled one, and neither BatchNorm's dense output nor the pool's dense gradient is
+// written. A plane at a time, they are made in scratch (in L1), then pooled or summed
+// exactly as the separate ops do it (the input gradient straight from the pooled one:
+// bn_backward_pooled_f32), so the numbers are the same bit for bit; only the 2 passes
+// over the batch's memory that BatchNorm's statistics force remain.
 class BatchNorm : public BatchNormOp {
  public:
-  BatchNorm(const NetSpec& spec, int layer) {
+  BatchNorm(const NetSpec& spec, int layer, bool relu_pool) : pool_(relu_pool) {
     const Layer& l = spec.layers[layer];
     C_ = l.in.c;
+    H_ = l.in.h, W_ = l.in.w;
     P_ = l.in.h * l.in.w;
     eps_ = l.eps, momentum_ = l.momentum;
     for (const ParamSpec& p : spec.params)
@@ -29,7 +36,8 @@ class BatchNorm : public BatchNormOp {
       if (b.layer == layer) (b.init == 0.f ? rm_ : rv_) = b.offset;
   }
   bool batch_stats() const override { return true; }
-  size_t scratch_floats(int) const override { return 2 * (size_t)C_; }
+  size_t scratch_floats(int) const override { return 2 * (size_t)C_ + (pool_ ? P_ : 0); }
+  size_t saved_ints() const override { return pool_ ? (size_t)C_ * (P_ / 4) : 0; }  // the pool's
 
   void partial_stats(const OpContext&, const float* x, int n, double* sums) const override {
     for (int c = 0; c < C_; ++c) sums[c] = sums[C_ + c] = 0.0;
@@ -61,7 +69,7 @@ class BatchNorm : public BatchNormOp {
       for (int c = 0; c < C_; ++c) {
         const size_t o = ((size_t)i * C_ + c) * P_;
         double s = 0.0, d = 0.0;
-        bn_grad_sums_f64(io.dy + o, io.x + o, b.mean[c], P_, &s, &d);
+        bn_grad_sums_f64(plane_dy(io, i, c), io.x + o, b.mean[c], P_, &s, &d);
         sums[c] += s, sums[C_ + c] += d;
       }
   }
@@ -92,10 +100,17 @@ class BatchNorm : public BatchNormOp {
       alpha[c] = invstd * w;
       beta[c] = bb - mean * alpha[c];
     }
+    float* plane = beta + C_;  // pooled: one plane of the output
     for (int i = 0; i < n; ++i)
       for (int c = 0; c < C_; ++c) {
         const size_t o = ((size_t)i * C_ + c) * P_;
-        for (int k = 0; k < P_; ++k) io.y[o + k] = io.x[o + k] * alpha[c] + beta[c];
+        float* y = pool_ ? plane : io.y + o;
+        const float a = alpha[c], bb = beta[c];  // (y may be scratch too: not reloaded per value)
+        for (int k = 0; k < P_; ++k) y[k] = io.x[o + k] * a + bb;
+        if (pool_) {
+          const size_t q = ((size_t)i * C_ + c) * (P_ / 4);
+          relu_maxpool2x2_forward_f32(io.y + q, io.saved_i + q, plane, 1, H_, W_);
+        }
       }
   }
   void backward(const OpContext& ctx, const OpIO& io, int n) const override {
@@ -109,13 +124,30 @@ class BatchNorm : public BatchNormOp {
       const float proj = (float)(b.sum_dy_xhat[c] * invstd * invstd / M);
       for (int i = 0; i < n; ++i) {
         const size_t o = ((size_t)i * C_ + c) * P_;
-        bn_backward_f32(io.dx + o, io.dy + o, io.x + o, P_, mean, grad_mean, proj, invstd, w);
+        if (!pool_) {
+          bn_backward_f32(io.dx + o, io.dy + o, io.x + o, P_, mean, grad_mean, proj, invstd, w);
+          continue;
+        }
+        const size_t q = ((size_t)i * C_ + c) * (P_ / 4);
+        bn_backward_pooled_f32(io.dx + o, io.dy + q, io.saved_i + q, io.x + o, H_, W_, mean, grad_mean,
+                               proj, invstd, w);
       }
     }
   }
 
  private:
-  int C_ = 0, P_ = 1;
+  // The gradient of BatchNorm's output plane (i, c): dy itself, or (pooled) the pool's
+  // gradient routed to each window's maximum, made in scratch.
+  const float* plane_dy(const OpIO& io, int i, int c) const {
+    if (!pool_) return io.dy + ((size_t)i * C_ + c) * P_;
+    const size_t q = ((size_t)i * C_ + c) * (P_ / 4);
+    float* plane = io.scratch + 2 * C_;
+    relu_maxpool2x2_backward_f32(plane, io.dy + q, io.saved_i + q, 1, H_, W_);
+    return plane;
+  }
+
+  bool pool_;
+  int C_ = 0, H_ = 1, W_ = 1, P_ = 1;
   double eps_ = 1e-5, momentum_ = 0.1;
   bool affine_ = false;
   size_t w_ = 0, b_ = 0, rm_ = 0, rv_ = 0;
@@ -123,8 +155,8 @@ class BatchNorm : public BatchNormOp {
 
 }  // namespace
 
-std::unique_ptr<Op> make_batchnorm(const NetSpec& spec, int layer) {
-  return std::make_unique<BatchNorm>(spec, layer);
+std::unique_ptr<Op> make_batchnorm(const NetSpec& spec, int layer, bool relu_pool) {
+  return std::make_unique<BatchNorm>(spec, layer, relu_pool);
 }
 
 }  // namespace wt

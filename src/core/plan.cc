@@ -4,7 +4,8 @@
 //     backward from the pooled gradient where they apply (layers.h);
 //   any other stride-1 conv: the shifted GEMM (Winograd for 3x3 pad 1);
 //   anything else: im2col + GEMM;
-//   ReLU -> MaxPool2d(2) on even sizes (after BatchNorm, say): one fused pass;
+//   BatchNorm2d -> ReLU -> MaxPool2d(2) on even sizes: one op (ops_batchnorm.cc);
+//   ReLU -> MaxPool2d(2) on even sizes otherwise: one fused pass;
 //   Linear: the GEMM kernels; the rest one op per layer.
 #include "core/network.h"
 
@@ -45,7 +46,15 @@ std::vector<std::unique_ptr<Op>> make_plan(const NetSpec& spec) {
       case LayerKind::AvgPool2d:
       case LayerKind::AdaptiveAvgPool2d: op = make_pool(spec, (int)i); break;
       case LayerKind::BatchNorm2d:
-      case LayerKind::BatchNorm1d: op = make_batchnorm(spec, (int)i); break;
+        if (relu_pool_at(spec, i + 1)) {
+          op = make_batchnorm(spec, (int)i, /*relu_pool=*/true);
+          covers = 3;
+          type += "+ReLU+MaxPool2d";
+          break;
+        }
+        op = make_batchnorm(spec, (int)i, false);
+        break;
+      case LayerKind::BatchNorm1d: op = make_batchnorm(spec, (int)i, false); break;
       case LayerKind::ReLU:
         if (relu_pool_at(spec, i)) {
           op = make_relu_maxpool(spec, (int)i);

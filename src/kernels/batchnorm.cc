@@ -74,4 +74,47 @@ void bn_backward_f32(float* dx, const float* dy, const float* x, size_t n, float
   for (; i < n; ++i) dx[i] = (dy[i] - grad_mean - (x[i] - mean) * proj) * invstd * w;
 }
 
+void bn_backward_pooled_f32(float* dx, const float* g, const int32_t* idx, const float* x, int H,
+                            int W, float mean, float grad_mean, float proj, float invstd, float w) {
+  const D4 d;
+  const DI4 di;
+  const auto vm = hn::Set(d, mean), vg = hn::Set(d, grad_mean), vp = hn::Set(d, proj);
+  const auto vi = hn::Set(d, invstd), vw = hn::Set(d, w);
+  auto formula = [&](hn::Vec<D4> dy, const float* xp, float* out) {
+    const auto c = hn::Mul(hn::Sub(hn::LoadU(d, xp), vm), vp);
+    hn::StoreU(hn::Mul(hn::Mul(hn::Sub(hn::Sub(dy, vg), c), vi), vw), d, out);
+  };
+  const int OH = H / 2, OW = W / 2;
+  for (int oh = 0; oh < OH; ++oh) {
+    const size_t top = (size_t)(2 * oh) * W, bot = top + W;
+    const float* grow = g + (size_t)oh * OW;
+    const int32_t* irow = idx + (size_t)oh * OW;
+    if (OW < 4) {  // narrow planes: window by window
+      for (int ow = 0; ow < OW; ++ow)
+        for (int q = 0; q < 4; ++q) {
+          const size_t at = (q < 2 ? top : bot) + 2 * ow + (q & 1);
+          const float dy = irow[ow] == q ? grow[ow] : 0.f;
+          dx[at] = (dy - grad_mean - (x[at] - mean) * proj) * invstd * w;
+        }
+      continue;
+    }
+    // 4 windows at a time, the last block overlapping the previous one (it rewrites
+    // the same values); the gradient routed as relu_maxpool2x2_backward_f32 does.
+    for (int ow0 = 0; ow0 < OW; ow0 += 4) {
+      const int ow = ow0 + 4 <= OW ? ow0 : OW - 4;
+      const auto gv = hn::LoadU(d, grow + ow);
+      const auto iv = hn::LoadU(di, irow + ow);
+      const auto tl = hn::IfThenElseZero(hn::RebindMask(d, hn::Eq(iv, hn::Zero(di))), gv);
+      const auto tr = hn::IfThenElseZero(hn::RebindMask(d, hn::Eq(iv, hn::Set(di, 1))), gv);
+      const auto bl = hn::IfThenElseZero(hn::RebindMask(d, hn::Eq(iv, hn::Set(di, 2))), gv);
+      const auto br = hn::IfThenElseZero(hn::RebindMask(d, hn::Eq(iv, hn::Set(di, 3))), gv);
+      const size_t c = 2 * (size_t)ow;
+      formula(hn::InterleaveLower(d, tl, tr), x + top + c, dx + top + c);
+      formula(hn::InterleaveUpper(d, tl, tr), x + top + c + 4, dx + top + c + 4);
+      formula(hn::InterleaveLower(d, bl, br), x + bot + c, dx + bot + c);
+      formula(hn::InterleaveUpper(d, bl, br), x + bot + c + 4, dx + bot + c + 4);
+    }
+  }
+}
+
 }  // namespace wt

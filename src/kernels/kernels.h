@@ -185,6 +185,11 @@ void bn_sums_f64(const float* x, size_t n, double* s, double* q);
 void bn_grad_sums_f64(const float* dy, const float* x, float mean, size_t n, double* s, double* p);
 void bn_backward_f32(float* dx, const float* dy, const float* x, size_t n, float mean,
                      float grad_mean, float proj, float invstd, float w);
+// bn_backward_f32 on a plane of H x W (both even) whose dy is the gradient of ReLU +
+// 2x2 max-pool (relu_maxpool2x2_backward_f32 of g and idx, [H/2, W/2]), without
+// writing dy: the same numbers, bit for bit.
+void bn_backward_pooled_f32(float* dx, const float* g, const int32_t* idx, const float* x, int H,
+                            int W, float mean, float grad_mean, float proj, float invstd, float w);
 
 }  // namespace wt
 

@@ -19,7 +19,8 @@
 // or 8 channels mostly, H, W even 8..16), so that the planner's fast paths
 // (Winograd, the fused ReLU+pool and the backward from the pooled gradient;
 // src/core/layers.h, plan.cc) are exercised, with variants that break the pattern
-// (BatchNorm in between: ReLU+pool fused alone; no pool: Winograd alone); the block
+// (BatchNorm in between: BatchNorm+ReLU+pool as one op; Dropout in between: ReLU+pool
+// fused alone; no pool: Winograd alone); the block
 // also appears among the random layers wherever the shape allows it.
 #pragma once
 #include <algorithm>
@@ -183,12 +184,14 @@ class SpecGenerator {
     c_ = out;
   }
   // The seed's block: Conv2d 3x3 pad 1 (channels a multiple of 4) -> ReLU ->
-  // MaxPool2d 2; sometimes BatchNorm2d in between (bn-cnn) or no pool (Winograd
-  // without the fused pool).
+  // MaxPool2d 2; sometimes BatchNorm2d in between (bn-cnn: BatchNorm, ReLU and pool
+  // one op) or Dropout (ReLU and pool fused alone), or no pool (Winograd without the
+  // fused pool).
   void seed_block() {
     const int out = 4 * (1 + (int)below(4));
     conv(out, 3, 3, 1, 1, 1, 1, chance(85));
     if (chance(20)) batchnorm();
+    else if (chance(10)) add("Dropout", "\"p\": 0.25");
     if (chance(15)) {  // Winograd, then something other than ReLU + pool
       if (chance(50)) activation();
       return;

@@ -765,6 +765,33 @@ TEST(Kernels, BatchNormBackwardExact) {
     for (size_t i = 1; i <= n; ++i) ASSERT_TRUE(same_bits(inplace[i], dx[i])) << "in place, n=" << n;
   }
 }
+
+// The same from the pooled gradient: exactly relu_maxpool2x2_backward_f32 then
+// bn_backward_f32, for planes 2, 4, 6 .. 18 wide (the vector blocks, the overlapping
+// last one, the narrow planes' scalar path), windows cut by ReLU (idx 4), NaN, and a
+// zero grad_mean (0 - 0 is +0, not -0).
+TEST(Kernels, BatchNormBackwardPooledExact) {
+  ref::Rng rng(17);
+  for (float gm : {-0.01f, 0.f})
+    for (int W = 2; W <= 18; W += 2)
+      for (int H : {2, 6}) {
+        const int OH = H / 2, OW = W / 2;
+        std::vector<float> x((size_t)H * W), g((size_t)OH * OW), dy((size_t)H * W, kNaN);
+        std::vector<int32_t> idx(g.size());
+        rng.fill(x, -2.f, 2.f);
+        rng.fill(g, -1.f, 1.f);
+        for (int32_t& v : idx) v = (int32_t)rng.below(5);
+        if (W == 14) g[1] = kNaN, x[3] = kNaN;
+        wt::relu_maxpool2x2_backward_f32(dy.data(), g.data(), idx.data(), 1, H, W);
+        std::vector<float> want(x.size(), kNaN), got(x.size() + 1, kNaN);
+        wt::bn_backward_f32(want.data(), dy.data(), x.data(), x.size(), 0.3f, gm, 0.7f, 1.9f, -0.6f);
+        wt::bn_backward_pooled_f32(got.data(), g.data(), idx.data(), x.data(), H, W, 0.3f, gm, 0.7f, 1.9f, -0.6f);
+        for (size_t i = 0; i < x.size(); ++i)
+          ASSERT_TRUE(same_bits(got[i], want[i])) << "H=" << H << " W=" << W << " gm=" << gm << " at " << i
+                                                  << ": " << got[i] << " vs " << want[i];
+        ASSERT_TRUE(std::isnan(got[x.size()])) << "wrote past the plane, W=" << W;
+      }
+}
 }  // namespace
 
 namespace {
