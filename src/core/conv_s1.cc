@@ -89,11 +89,13 @@ void conv_s1_prepare(float* prepared, const float* w, const ConvShape& s, bool p
 }
 
 void conv2d_s1_forward(float* out, float* pad, float* scratch, const float* inp, const float* w,
-                       const float* b, int N, const ConvShape& s, const float* prepared) {
+                       const float* b, int N, const ConvShape& s, const float* prepared, bool dense) {
   const int K = s.K(), Wp = conv_s1_row(s), P = s.OH() * Wp;
   const size_t ps = conv_s1_pad_size(s);
   const size_t isz = (size_t)s.C * s.H * s.W, osz = (size_t)s.OC * P;
   if (conv_winograd_applies(s)) {
+    const int out_ld = dense ? s.OW() : Wp;  // the output transform writes rows of either
+    const size_t op = (size_t)s.OH() * out_ld, oimg = (size_t)s.OC * op;
     const Wino k = wino_for(s.OH(), s.OW());
     const float* U = prepared;
     if (!U) winograd_weights_for(k, scratch, w, s.OC, s.C, /*adjoint=*/false), U = scratch;
@@ -102,7 +104,7 @@ void conv2d_s1_forward(float* out, float* pad, float* scratch, const float* inp,
     for (int n0 = 0; n0 < N; n0 += GW) {
       const int G = std::min(GW, N - n0);
       for (int n = n0; n < n0 + G; ++n) pad_image(pad + n * ps, inp + n * isz, s);
-      winograd_conv(k, out + n0 * osz, Wp, P, osz, pad + n0 * ps, Wp, plane, ps, G, U, b, s.C,
+      winograd_conv(k, out + n0 * oimg, out_ld, op, oimg, pad + n0 * ps, Wp, plane, ps, G, U, b, s.C,
                     s.OC, scratch + (size_t)k.xi * s.OC * s.C);
     }
     return;
@@ -210,8 +212,10 @@ size_t conv_s1_backward_scratch(const ConvShape& s) {
 
 void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, float* scratch,
                         const float* dout, const float* w, int N, const ConvShape& s,
-                        const PooledGrad* pooled, const float* prepared) {
+                        const PooledGrad* pooled, const float* prepared, bool dense) {
   const int K = s.K(), Wp = conv_s1_row(s), P = s.OH() * Wp;
+  const int dld = dense ? s.OW() : Wp;  // dout's rows (dense: Winograd's shapes only)
+  const size_t dplane = (size_t)s.OH() * dld, dsz = (size_t)s.OC * dplane;
   const int margin = s1_margin(s), zplane = P + 2 * margin;
   const int KT = s.OC * s.KH * s.KW;  // taps of the full convolution
   const size_t ps = conv_s1_pad_size(s), osz = (size_t)s.OC * P, isz = (size_t)s.C * s.H * s.W;
@@ -270,9 +274,9 @@ void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, flo
   }
   // db and dw: junk columns of dout are zero, so they contribute nothing.
   for (int n = 0; n < N; ++n)
-    for (int oc = 0; oc < s.OC; ++oc) db[oc] += sum_f32(dout + n * osz + (size_t)oc * P, P);
+    for (int oc = 0; oc < s.OC; ++oc) db[oc] += sum_f32(dout + n * dsz + (size_t)oc * dplane, dplane);
   if (wino) {
-    winograd_wgrad(dw, pad, dout, N, s, wsc);  // wsc is free until the input gradient
+    winograd_wgrad(dw, pad, dout, dld, N, s, wsc);  // wsc is free until the input gradient
   } else {
     for (int n = 0; n < N; ++n) {
       tap_rows(rows, pad + n * ps, s);
@@ -287,9 +291,20 @@ void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, flo
     std::memset(doutz + (size_t)i * zplane + margin + P, 0, sizeof(float) * margin);
   }
   auto place = [&](int slot, int n) {
-    for (int oc = 0; oc < s.OC; ++oc)
-      std::memcpy(doutz + ((size_t)slot * s.OC + oc) * zplane + margin, dout + n * osz + (size_t)oc * P,
-                  sizeof(float) * P);
+    for (int oc = 0; oc < s.OC; ++oc) {
+      float* z = doutz + ((size_t)slot * s.OC + oc) * zplane + margin;
+      const float* d = dout + n * dsz + (size_t)oc * dplane;
+      if (!dense) {
+        std::memcpy(z, d, sizeof(float) * P);
+        continue;
+      }
+      for (int h = 0; h < s.OH(); ++h) {  // rows of Wp, the junk columns zero (loops:
+        float* zr = z + (size_t)h * Wp;     // memcpy is a call per short row in wasm)
+        const float* dr = d + (size_t)h * dld;
+        for (int x = 0; x < dld; ++x) zr[x] = dr[x];
+        for (int x = dld; x < Wp; ++x) zr[x] = 0.f;
+      }
+    }
   };
   if (wino) {
     // dinp = dout (padded by 1: read from the zero margins and the zero junk columns)

@@ -70,8 +70,10 @@ size_t conv_s1_forward_scratch(const ConvShape& s);
 // them itself, in its scratch). `pooled` says whether the backward gets a PooledGrad.
 size_t conv_s1_prepared_floats(const ConvShape& s, bool pooled = false);
 void conv_s1_prepare(float* prepared, const float* w, const ConvShape& s, bool pooled = false);
+// `dense` (only where conv_winograd_applies): out is [N, OC, OH, OW], no junk columns.
 void conv2d_s1_forward(float* out, float* pad, float* scratch, const float* inp, const float* w,
-                       const float* b, int N, const ConvShape& s, const float* prepared = nullptr);
+                       const float* b, int N, const ConvShape& s, const float* prepared = nullptr,
+                       bool dense = false);
 // conv2d_s1_forward, then ReLU and a 2x2/2 max-pool (relu_maxpool2x2_forward_f32),
 // in one pass where conv_relu_pool_fused (the Winograd shapes: a 2x2 output tile is a
 // pooling window), without writing the conv's output. pooled, idx: [N, OC, OH/2, OW/2].
@@ -87,7 +89,8 @@ size_t conv_s1_backward_scratch(const ConvShape& s);
 // gradient g [N, OC, OH/2, OW/2] and the windows' indices. Where
 // conv_pooled_backward_fits (stride 1, even output), all three gradients then come
 // from the windows' maxima only (conv{3x3,}_{w,d}grad_pooled_f32: 3/4 of dout is zero)
-// and dout is not read (may be null): the pool's backward is folded in.
+// and dout is not read (may be null): the pool's backward is folded in. `dense`
+// (only where conv_winograd_applies): dout is [N, OC, OH, OW], no junk columns.
 struct PooledGrad {
   const float* g;
   const int32_t* idx;
@@ -95,7 +98,8 @@ struct PooledGrad {
 bool conv_pooled_backward_fits(const ConvShape& s);  // where `pooled` is used
 void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, float* scratch,
                         const float* dout, const float* w, int N, const ConvShape& s,
-                        const PooledGrad* pooled = nullptr, const float* prepared = nullptr);
+                        const PooledGrad* pooled = nullptr, const float* prepared = nullptr,
+                        bool dense = false);
 
 // out[N, C, OH, OW] = max over k x k windows with stride `stride` (no padding),
 // OH = (H - k) / stride + 1. argmax[N, C, OH, OW] = flat index into the input

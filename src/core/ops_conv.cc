@@ -90,7 +90,8 @@ class ConvS1Base : public ConvBase {
 };
 
 // Outputs of the shifted GEMM have rows of Wp floats (layers.h); this op's output
-// is dense, so it goes through scratch. The padded input is kept for backward.
+// is dense, so it goes through scratch, unless Winograd applies: its transforms read
+// and write dense rows themselves. The padded input is kept for backward.
 class ConvS1 : public ConvS1Base {
  public:
   using ConvS1Base::ConvS1Base;
@@ -102,27 +103,43 @@ class ConvS1 : public ConvS1Base {
   void forward(const OpContext& c, const OpIO& io, int n) const override {
     float* rows = io.scratch;
     float* sc = rows + (size_t)n * s_.OC * s_.OH() * conv_s1_row(s_) + s_.OC;
+    if (dense()) {
+      conv2d_s1_forward(io.y, io.saved, sc, io.x, w(c), b(c), n, s_, io.prepared, /*dense=*/true);
+      return;
+    }
     conv2d_s1_forward(rows, io.saved, sc, io.x, w(c), b(c), n, s_, io.prepared);
     const int OH = s_.OH(), OW = s_.OW(), Wp = conv_s1_row(s_);
-    for (size_t p = 0; p < (size_t)n * s_.OC; ++p)
-      for (int h = 0; h < OH; ++h)
-        std::memcpy(io.y + (p * OH + h) * OW, rows + (p * OH + h) * Wp, sizeof(float) * OW);
+    for (size_t p = 0; p < (size_t)n * s_.OC; ++p)  // (loops: memcpy is a call per row in wasm)
+      for (int h = 0; h < OH; ++h) {
+        float* dst = io.y + (p * OH + h) * OW;
+        const float* src = rows + (p * OH + h) * Wp;
+        for (int x = 0; x < OW; ++x) dst[x] = src[x];
+      }
   }
   void backward(const OpContext& c, const OpIO& io, int n) const override {
     // dout with padded rows and zero junk columns, as conv2d_s1_backward wants.
     float* rows = io.scratch;
     float* junk = rows + (size_t)n * s_.OC * s_.OH() * conv_s1_row(s_);
     float* sc = junk + s_.OC;
+    if (dense()) {
+      conv2d_s1_backward(first_ ? nullptr : io.dx, dw(c), db(c, junk), io.saved, sc, io.dy, w(c), n, s_,
+                         nullptr, io.prepared, /*dense=*/true);
+      return;
+    }
     const int OH = s_.OH(), OW = s_.OW(), Wp = conv_s1_row(s_);
     for (size_t p = 0; p < (size_t)n * s_.OC; ++p)
       for (int h = 0; h < OH; ++h) {
         float* r = rows + (p * OH + h) * Wp;
-        std::memcpy(r, io.dy + (p * OH + h) * OW, sizeof(float) * OW);
-        std::memset(r + OW, 0, sizeof(float) * (Wp - OW));
+        const float* src = io.dy + (p * OH + h) * OW;
+        for (int x = 0; x < OW; ++x) r[x] = src[x];
+        for (int x = OW; x < Wp; ++x) r[x] = 0.f;
       }
     conv2d_s1_backward(first_ ? nullptr : io.dx, dw(c), db(c, junk), io.saved, sc, rows, w(c), n, s_,
                        nullptr, io.prepared);
   }
+
+ private:
+  bool dense() const { return conv_winograd_applies(s_); }
 };
 
 // ---------------------------------------------------------------- conv + ReLU + 2x2 max-pool

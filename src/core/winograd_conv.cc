@@ -113,10 +113,10 @@ void winograd_weights_grad(float* dw, const float* dU, int cout, int cin) {
 // The weight gradient in the Winograd domain: dU[xi] = sum over tiles of
 // (A dY A^T)[xi] (B^T d B)[xi]^T, 16 GEMMs of OC x C as deep as a group's tiles, then
 // dw += G^T dU G: 16 T C OC products per image instead of 36 T C OC (T: 2x2 tiles).
-// `pad` holds the forward's padded inputs; dout has rows of Wp floats.
-void winograd_wgrad(float* dw, const float* pad, const float* dout, int N, const ConvShape& s,
-                    float* scratch) {
-  const int Wp = conv_s1_row(s), P = s.OH() * Wp, TH = s.OH() / 2, TW = s.OW() / 2;
+// `pad` holds the forward's padded inputs; dout has rows of dout_ld floats.
+void winograd_wgrad(float* dw, const float* pad, const float* dout, int dout_ld, int N,
+                    const ConvShape& s, float* scratch) {
+  const int Wp = conv_s1_row(s), P = s.OH() * dout_ld, TH = s.OH() / 2, TW = s.OW() / 2;
   const int T = TH * TW, ldt = wino_group(T) * T;
   const size_t ps = conv_s1_pad_size(s), osz = (size_t)s.OC * P;
   const size_t plane = (size_t)(s.H + 2 * s.pad + 1) * Wp;
@@ -130,7 +130,7 @@ void winograd_wgrad(float* dw, const float* pad, const float* dout, int N, const
     const int G = std::min(GW, N - n0);
     for (int g = 0; g < G; ++g) {
       winograd_input_f32(V + (size_t)g * T, ldt, pad + (n0 + g) * ps, Wp, plane, s.C, TH, TW);
-      winograd_output_grad_f32(dM + (size_t)g * T, ldt, dout + (n0 + g) * osz, Wp, P, s.OC, TH, TW);
+      winograd_output_grad_f32(dM + (size_t)g * T, ldt, dout + (n0 + g) * osz, dout_ld, P, s.OC, TH, TW);
     }
     for (int xi = 0; xi < 16; ++xi)
       gemm_nt_f32(s.OC, s.C, G * T, dM + xi * ms, ldt, V + xi * vs, ldt, dU + (size_t)xi * s.OC * s.C,

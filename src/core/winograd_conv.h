@@ -75,9 +75,9 @@ void winograd_conv(const Wino& k, float* out, int out_ld, size_t out_plane, size
 
 // dw += the weight gradient of N images, in the Winograd domain (F(2x2, 3x3)):
 // dU[xi] = sum over tiles of (A dY A^T)[xi] (B^T d B)[xi]^T, then dw += G^T dU G. `pad`
-// holds the forward's padded inputs; dout has rows of Wp floats; scratch:
-// winograd_scratch(s.OC, s.C, wino_f2(s.OH(), s.OW())) floats.
-void winograd_wgrad(float* dw, const float* pad, const float* dout, int N, const ConvShape& s,
-                    float* scratch);
+// holds the forward's padded inputs; dout has rows of dout_ld floats (Wp, or OW when
+// dense); scratch: winograd_scratch(s.OC, s.C, wino_f2(s.OH(), s.OW())) floats.
+void winograd_wgrad(float* dw, const float* pad, const float* dout, int dout_ld, int N,
+                    const ConvShape& s, float* scratch);
 
 }  // namespace wt
