@@ -198,6 +198,55 @@ size_t winograd_bwd_scratch(const ConvShape& s) {
 }
 }  // namespace
 
+namespace {
+// conv2d_s1_backward from the pooled gradient (layers.h, PooledGrad). scratch: the padded
+// input and its gradient channels last, dw and (unless prepared) w as [OC, KH, ldw]
+// (pooled_scratch(s) floats).
+void backward_from_pooled(float* dinp, float* dw, float* db, const float* pad, float* scratch,
+                          const PooledGrad& pooled, const float* w, int N, const ConvShape& s,
+                          const float* prepared) {
+  const int Wp = conv_s1_row(s);
+  const size_t ps = conv_s1_pad_size(s), isz = (size_t)s.C * s.H * s.W;
+  float* padh = scratch;
+  float* dinh = padh + conv_s1_pad_size(s);
+  float* dwh = dinh + conv_s1_pad_size(s);
+  const int ldw = pooled_ldw(s);
+  float* whs = dwh + (size_t)s.OC * s.KH * ldw;  // the weights channels last, if not prepared
+  const int PH = s.OH() / 2, PW = s.OW() / 2;
+  const size_t plane = ps / s.C, pg = (size_t)s.OC * PH * PW;
+  const bool k3 = pooled_3x3(s);
+  // dw and w as [OC, KH, ldw]: (oc, kh) rows of KW * C floats, channels last.
+  std::memset(dwh, 0, sizeof(float) * s.OC * s.KH * ldw);
+  const float* wh = prepared ? prepared + winograd_prepared_floats(s) : whs;
+  if (!prepared) pooled_weights(whs, w, s);
+  for (int n = 0; n < N; ++n) {
+    const float* g = pooled.g + n * pg;
+    const int32_t* ix = pooled.idx + n * pg;
+    pooled_bias_grad(db, g, ix, s.OC, PH * PW);
+    // Channels last (with one channel, the padded plane already is).
+    const float* in = pad + n * ps;
+    if (s.C > 1) transpose_f32(padh, s.C, in, (int)plane, s.C, (int)plane), in = padh;
+    if (k3) conv3x3_wgrad_pooled_f32(dwh, in, Wp, s.C, g, ix, s.OC, PH, PW);
+    else conv_wgrad_pooled_f32(dwh, ldw, in, Wp, s.C, s.KH, s.KW, g, ix, s.OC, PH, PW);
+    if (!dinp) continue;
+    std::memset(dinh, 0, sizeof(float) * plane * s.C);
+    if (k3) conv3x3_dgrad_pooled_f32(dinh, Wp, s.C, wh, g, ix, s.OC, PH, PW);
+    else conv_dgrad_pooled_f32(dinh, Wp, s.C, s.KH, s.KW, wh, ldw, g, ix, s.OC, PH, PW);
+    for (int y = 0; y < s.H; ++y)  // interior, channels first
+      transpose_f32(dinp + n * isz + (size_t)y * s.W, s.H * s.W,
+                    dinh + ((size_t)(y + s.pad) * Wp + s.pad) * s.C, s.C, s.W, s.C);
+  }
+  for (int oc = 0; oc < s.OC; ++oc)  // dw += dwh, back to [OC, C, KH, KW]
+    for (int kh = 0; kh < s.KH; ++kh) {
+      const float* row = dwh + ((size_t)oc * s.KH + kh) * ldw;
+      for (int c = 0; c < s.C; ++c) {
+        float* dst = dw + (((size_t)oc * s.C + c) * s.KH + kh) * s.KW;
+        for (int kw = 0; kw < s.KW; ++kw) dst[kw] += row[kw * s.C + c];
+      }
+    }
+}
+}  // namespace
+
 size_t conv_s1_backward_scratch(const ConvShape& s) {
   const int Wp = conv_s1_row(s), P = s.OH() * Wp, plane = P + 2 * s1_margin(s);
   const bool wino = conv_winograd_applies(s);
@@ -229,47 +278,15 @@ void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, flo
   float* wsc = drows + (size_t)s.C * s.H * Wp;  // Winograd: U of the input gradient, then V and M
   // Pooled gradients: the padded input and its gradient channels-last, dw and w as [OC, 9, C].
   float* padh = wsc + (wino ? winograd_bwd_scratch(s) : 0);
-  float* dinh = padh + conv_s1_pad_size(s);
-  float* dwh = dinh + conv_s1_pad_size(s);
-  const int ldw = pooled_ldw(s);
-  float* whs = dwh + (size_t)s.OC * s.KH * ldw;  // the weights channels last, if not prepared
   const float** rows = rows_at(padh + (conv_pooled_backward_fits(s) ? pooled_scratch(s) : 0));
 
   // From the pooled gradient (the model's conv2): only each window's maximum carries
   // gradient, so all three gradients come from those positions; dout is not read.
+  // wasm-opt inlines that path and its kernels (single callers) into this function,
+  // and V8 then compiles them with the rest: keep loops out of here (two row-copy loops
+  // added below once cost the seed's conv backwards 30%; copy_rows_f32 is a call).
   if (pooled && conv_pooled_backward_fits(s)) {
-    const int PH = s.OH() / 2, PW = s.OW() / 2;
-    const size_t plane = ps / s.C, pg = (size_t)s.OC * PH * PW;
-    const bool k3 = pooled_3x3(s);
-    // dw and w as [OC, KH, ldw]: (oc, kh) rows of KW * C floats, channels last.
-    std::memset(dwh, 0, sizeof(float) * s.OC * s.KH * ldw);
-    const float* wh = prepared ? prepared + winograd_prepared_floats(s) : whs;
-    if (!prepared) pooled_weights(whs, w, s);
-    for (int n = 0; n < N; ++n) {
-      const float* g = pooled->g + n * pg;
-      const int32_t* ix = pooled->idx + n * pg;
-      pooled_bias_grad(db, g, ix, s.OC, PH * PW);
-      // Channels last (with one channel, the padded plane already is).
-      const float* in = pad + n * ps;
-      if (s.C > 1) transpose_f32(padh, s.C, in, (int)plane, s.C, (int)plane), in = padh;
-      if (k3) conv3x3_wgrad_pooled_f32(dwh, in, Wp, s.C, g, ix, s.OC, PH, PW);
-      else conv_wgrad_pooled_f32(dwh, ldw, in, Wp, s.C, s.KH, s.KW, g, ix, s.OC, PH, PW);
-      if (!dinp) continue;
-      std::memset(dinh, 0, sizeof(float) * plane * s.C);
-      if (k3) conv3x3_dgrad_pooled_f32(dinh, Wp, s.C, wh, g, ix, s.OC, PH, PW);
-      else conv_dgrad_pooled_f32(dinh, Wp, s.C, s.KH, s.KW, wh, ldw, g, ix, s.OC, PH, PW);
-      for (int y = 0; y < s.H; ++y)  // interior, channels first
-        transpose_f32(dinp + n * isz + (size_t)y * s.W, s.H * s.W,
-                      dinh + ((size_t)(y + s.pad) * Wp + s.pad) * s.C, s.C, s.W, s.C);
-    }
-    for (int oc = 0; oc < s.OC; ++oc)  // dw += dwh, back to [OC, C, KH, KW]
-      for (int kh = 0; kh < s.KH; ++kh) {
-        const float* row = dwh + ((size_t)oc * s.KH + kh) * ldw;
-        for (int c = 0; c < s.C; ++c) {
-          float* dst = dw + (((size_t)oc * s.C + c) * s.KH + kh) * s.KW;
-          for (int kw = 0; kw < s.KW; ++kw) dst[kw] += row[kw * s.C + c];
-        }
-      }
+    backward_from_pooled(dinp, dw, db, pad, padh, *pooled, w, N, s, prepared);
     return;
   }
   // db and dw: junk columns of dout are zero, so they contribute nothing.
@@ -294,16 +311,8 @@ void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, flo
     for (int oc = 0; oc < s.OC; ++oc) {
       float* z = doutz + ((size_t)slot * s.OC + oc) * zplane + margin;
       const float* d = dout + n * dsz + (size_t)oc * dplane;
-      if (!dense) {
-        std::memcpy(z, d, sizeof(float) * P);
-        continue;
-      }
-      for (int h = 0; h < s.OH(); ++h) {  // rows of Wp, the junk columns zero (loops:
-        float* zr = z + (size_t)h * Wp;     // memcpy is a call per short row in wasm)
-        const float* dr = d + (size_t)h * dld;
-        for (int x = 0; x < dld; ++x) zr[x] = dr[x];
-        for (int x = dld; x < Wp; ++x) zr[x] = 0.f;
-      }
+      if (dense) copy_rows_f32(z, Wp, d, dld, s.OH(), dld, /*zero_tail=*/true);  // rows of Wp
+      else std::memcpy(z, d, sizeof(float) * P);
     }
   };
   if (wino) {

@@ -108,13 +108,7 @@ class ConvS1 : public ConvS1Base {
       return;
     }
     conv2d_s1_forward(rows, io.saved, sc, io.x, w(c), b(c), n, s_, io.prepared);
-    const int OH = s_.OH(), OW = s_.OW(), Wp = conv_s1_row(s_);
-    for (size_t p = 0; p < (size_t)n * s_.OC; ++p)  // (loops: memcpy is a call per row in wasm)
-      for (int h = 0; h < OH; ++h) {
-        float* dst = io.y + (p * OH + h) * OW;
-        const float* src = rows + (p * OH + h) * Wp;
-        for (int x = 0; x < OW; ++x) dst[x] = src[x];
-      }
+    copy_rows_f32(io.y, s_.OW(), rows, conv_s1_row(s_), (size_t)n * s_.OC * s_.OH(), s_.OW(), false);
   }
   void backward(const OpContext& c, const OpIO& io, int n) const override {
     // dout with padded rows and zero junk columns, as conv2d_s1_backward wants.
@@ -126,14 +120,7 @@ class ConvS1 : public ConvS1Base {
                          nullptr, io.prepared, /*dense=*/true);
       return;
     }
-    const int OH = s_.OH(), OW = s_.OW(), Wp = conv_s1_row(s_);
-    for (size_t p = 0; p < (size_t)n * s_.OC; ++p)
-      for (int h = 0; h < OH; ++h) {
-        float* r = rows + (p * OH + h) * Wp;
-        const float* src = io.dy + (p * OH + h) * OW;
-        for (int x = 0; x < OW; ++x) r[x] = src[x];
-        for (int x = OW; x < Wp; ++x) r[x] = 0.f;
-      }
+    copy_rows_f32(rows, conv_s1_row(s_), io.dy, s_.OW(), (size_t)n * s_.OC * s_.OH(), s_.OW(), true);
     conv2d_s1_backward(first_ ? nullptr : io.dx, dw(c), db(c, junk), io.saved, sc, rows, w(c), n, s_,
                        nullptr, io.prepared);
   }

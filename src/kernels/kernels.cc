@@ -425,6 +425,19 @@ void transpose_f32(float* dst, int ldd, const float* src, int lds, int rows, int
     for (int i = 0; i < rows; ++i) dst[(size_t)j * ldd + i] = src[(size_t)i * lds + j];
 }
 
+void copy_rows_f32(float* dst, int ldd, const float* src, int lds, size_t rows, int cols, bool zero_tail) {
+  const D4 d;
+  for (size_t r = 0; r < rows; ++r) {
+    float* o = dst + r * ldd;
+    const float* in = src + r * lds;
+    int x = 0;
+    for (; x + 4 <= cols; x += 4) hn::StoreU(hn::LoadU(d, in + x), d, o + x);
+    for (; x < cols; ++x) o[x] = in[x];
+    if (zero_tail)
+      for (; x < ldd; ++x) o[x] = 0.f;
+  }
+}
+
 float sum_f32(const float* x, size_t n) {
   const D4 d;
   auto s0 = hn::Zero(d), s1 = hn::Zero(d);

@@ -138,6 +138,9 @@ void winograd_output_relu_pool_f32(float* pooled, int32_t* idx, const float* M, 
 
 // dst[cols, rows] = src[rows, cols]^T (leading dimensions ldd, lds).
 void transpose_f32(float* dst, int ldd, const float* src, int lds, int rows, int cols);
+// `rows` rows of `cols` floats from src (rows lds apart) to dst (rows ldd apart); with
+// zero_tail, columns cols..ldd-1 of dst become 0 (the junk columns of padded rows).
+void copy_rows_f32(float* dst, int ldd, const float* src, int lds, size_t rows, int cols, bool zero_tail);
 
 // dst[i] += src[i]
 void add_f32(float* dst, const float* src, size_t n);

@@ -455,6 +455,29 @@ TEST(Kernels, TransposeExact) {
     }
 }
 
+// copy_rows_f32: each row's `cols` floats exactly, the tail zeroed or left alone,
+// nothing written past a row's ldd floats or before dst.
+TEST(Kernels, CopyRowsExact) {
+  ref::Rng rng(18);
+  for (int cols : {1, 3, 4, 7, 14, 28})
+    for (int pad : {0, 2, 5})
+      for (bool zero_tail : {false, true}) {
+        const int lds = cols + 3, ldd = cols + pad, rows = 5;
+        std::vector<float> src((size_t)rows * lds), dst((size_t)rows * ldd + 2, kNaN);
+        rng.fill(src, -1.f, 1.f);
+        wt::copy_rows_f32(dst.data() + 1, ldd, src.data(), lds, rows, cols, zero_tail);
+        ASSERT_TRUE(std::isnan(dst[0])) << "wrote before dst";
+        ASSERT_TRUE(std::isnan(dst.back())) << "wrote past the last row";
+        for (int r = 0; r < rows; ++r)
+          for (int x = 0; x < ldd; ++x) {
+            const float got = dst[1 + (size_t)r * ldd + x];
+            if (x < cols) ASSERT_TRUE(same_bits(got, src[(size_t)r * lds + x])) << "cols=" << cols << " (" << r << "," << x << ")";
+            else if (zero_tail) ASSERT_TRUE(same_bits(got, 0.f)) << "tail not zeroed, cols=" << cols;
+            else ASSERT_TRUE(std::isnan(got)) << "tail written, cols=" << cols;
+          }
+      }
+}
+
 TEST(Kernels, ReluForwardBackwardExact) {
   ref::Rng rng(3);
   for (size_t n : kLens)
