@@ -77,7 +77,6 @@ void bn_backward_f32(float* dx, const float* dy, const float* x, size_t n, float
 void bn_backward_pooled_f32(float* dx, const float* g, const int32_t* idx, const float* x, int H,
                             int W, float mean, float grad_mean, float proj, float invstd, float w) {
   const D4 d;
-  const DI4 di;
   const auto vm = hn::Set(d, mean), vg = hn::Set(d, grad_mean), vp = hn::Set(d, proj);
   const auto vi = hn::Set(d, invstd), vw = hn::Set(d, w);
   auto formula = [&](hn::Vec<D4> dy, const float* xp, float* out) {
@@ -102,12 +101,8 @@ void bn_backward_pooled_f32(float* dx, const float* g, const int32_t* idx, const
     // the same values); the gradient routed as relu_maxpool2x2_backward_f32 does.
     for (int ow0 = 0; ow0 < OW; ow0 += 4) {
       const int ow = ow0 + 4 <= OW ? ow0 : OW - 4;
-      const auto gv = hn::LoadU(d, grow + ow);
-      const auto iv = hn::LoadU(di, irow + ow);
-      const auto tl = hn::IfThenElseZero(hn::RebindMask(d, hn::Eq(iv, hn::Zero(di))), gv);
-      const auto tr = hn::IfThenElseZero(hn::RebindMask(d, hn::Eq(iv, hn::Set(di, 1))), gv);
-      const auto bl = hn::IfThenElseZero(hn::RebindMask(d, hn::Eq(iv, hn::Set(di, 2))), gv);
-      const auto br = hn::IfThenElseZero(hn::RebindMask(d, hn::Eq(iv, hn::Set(di, 3))), gv);
+      hn::Vec<D4> tl, tr, bl, br;
+      route4(grow + ow, irow + ow, &tl, &tr, &bl, &br);
       const size_t c = 2 * (size_t)ow;
       formula(hn::InterleaveLower(d, tl, tr), x + top + c, dx + top + c);
       formula(hn::InterleaveUpper(d, tl, tr), x + top + c + 4, dx + top + c + 4);

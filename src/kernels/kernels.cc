@@ -355,7 +355,6 @@ void relu_maxpool2x2_forward_f32(float* out, int32_t* idx, const float* in, size
 void relu_maxpool2x2_backward_f32(float* din, const float* dout, const int32_t* idx,
                                   size_t planes, int H, int W, int din_stride) {
   const D4 d;
-  const DI4 di;
   const int OH = H / 2, OW = W / 2;
   if (din_stride == 0) din_stride = W;
   // Positions no window covers (odd edges, and columns W.. of strided rows) get 0.
@@ -374,12 +373,8 @@ void relu_maxpool2x2_backward_f32(float* din, const float* dout, const int32_t* 
       const int32_t* irow = ix + oh * OW;
       for (int ow0 = 0; ow0 < OW && OW >= 4; ow0 += 4) {
         const int ow = ow0 + 4 <= OW ? ow0 : OW - 4;  // overlapping last block, as forward
-        const auto gv = hn::LoadU(d, grow + ow);
-        const auto iv = hn::LoadU(di, irow + ow);
-        const auto tl = hn::IfThenElseZero(hn::RebindMask(d, hn::Eq(iv, hn::Zero(di))), gv);
-        const auto tr = hn::IfThenElseZero(hn::RebindMask(d, hn::Eq(iv, hn::Set(di, 1))), gv);
-        const auto bl = hn::IfThenElseZero(hn::RebindMask(d, hn::Eq(iv, hn::Set(di, 2))), gv);
-        const auto br = hn::IfThenElseZero(hn::RebindMask(d, hn::Eq(iv, hn::Set(di, 3))), gv);
+        hn::Vec<D4> tl, tr, bl, br;
+        route4(grow + ow, irow + ow, &tl, &tr, &bl, &br);
         hn::StoreU(hn::InterleaveLower(d, tl, tr), d, top + 2 * ow);
         hn::StoreU(hn::InterleaveUpper(d, tl, tr), d, top + 2 * ow + 4);
         hn::StoreU(hn::InterleaveLower(d, bl, br), d, bot + 2 * ow);

@@ -58,6 +58,22 @@ HWY_INLINE void relu_max4(hn::Vec<D4> a, hn::Vec<D4> b, hn::Vec<D4> c, hn::Vec<D
   hn::StoreU(i, di, idx);
 }
 
+// The backward of relu_max4: the gradients g of 4 windows (lanes) routed by their
+// indices to the window's top-left, top-right, bottom-left or bottom-right value (0
+// elsewhere and where ReLU cut the window). Interleaving tl with tr (bl with br) gives
+// the gradient of the top (bottom) row's 8 values.
+HWY_INLINE void route4(const float* g, const int32_t* idx, hn::Vec<D4>* tl, hn::Vec<D4>* tr,
+                       hn::Vec<D4>* bl, hn::Vec<D4>* br) {
+  const D4 d;
+  const DI4 di;
+  const auto gv = hn::LoadU(d, g);
+  const auto iv = hn::LoadU(di, idx);
+  *tl = hn::IfThenElseZero(hn::RebindMask(d, hn::Eq(iv, hn::Zero(di))), gv);
+  *tr = hn::IfThenElseZero(hn::RebindMask(d, hn::Eq(iv, hn::Set(di, 1))), gv);
+  *bl = hn::IfThenElseZero(hn::RebindMask(d, hn::Eq(iv, hn::Set(di, 2))), gv);
+  *br = hn::IfThenElseZero(hn::RebindMask(d, hn::Eq(iv, hn::Set(di, 3))), gv);
+}
+
 // 4x4 transpose of rows r0..r3 (two rounds of interleaves).
 HWY_INLINE void transpose4(hn::Vec<D4>& r0, hn::Vec<D4>& r1, hn::Vec<D4>& r2, hn::Vec<D4>& r3) {
   const D4 d;
