@@ -97,36 +97,30 @@ class ConvS1 : public ConvS1Base {
   using ConvS1Base::ConvS1Base;
   size_t saved_floats() const override { return conv_s1_pad_size(s_); }
   size_t scratch_floats(int n) const override {
-    const size_t rows = (size_t)n * s_.OC * s_.OH() * conv_s1_row(s_);
-    return rows + s_.OC + std::max(conv_s1_forward_scratch(s_), conv_s1_backward_scratch(s_));
+    return rows_floats(n) + s_.OC + std::max(conv_s1_forward_scratch(s_), conv_s1_backward_scratch(s_));
   }
   void forward(const OpContext& c, const OpIO& io, int n) const override {
     float* rows = io.scratch;
-    float* sc = rows + (size_t)n * s_.OC * s_.OH() * conv_s1_row(s_) + s_.OC;
-    if (dense()) {
-      conv2d_s1_forward(io.y, io.saved, sc, io.x, w(c), b(c), n, s_, io.prepared, /*dense=*/true);
-      return;
-    }
-    conv2d_s1_forward(rows, io.saved, sc, io.x, w(c), b(c), n, s_, io.prepared);
-    copy_rows_f32(io.y, s_.OW(), rows, conv_s1_row(s_), (size_t)n * s_.OC * s_.OH(), s_.OW(), false);
+    float* sc = rows + rows_floats(n) + s_.OC;
+    conv2d_s1_forward(dense() ? io.y : rows, io.saved, sc, io.x, w(c), b(c), n, s_, io.prepared, dense());
+    if (!dense())
+      copy_rows_f32(io.y, s_.OW(), rows, conv_s1_row(s_), (size_t)n * s_.OC * s_.OH(), s_.OW(), false);
   }
   void backward(const OpContext& c, const OpIO& io, int n) const override {
-    // dout with padded rows and zero junk columns, as conv2d_s1_backward wants.
+    // dout with padded rows and zero junk columns, as conv2d_s1_backward wants (or dense).
     float* rows = io.scratch;
-    float* junk = rows + (size_t)n * s_.OC * s_.OH() * conv_s1_row(s_);
+    float* junk = rows + rows_floats(n);
     float* sc = junk + s_.OC;
-    if (dense()) {
-      conv2d_s1_backward(first_ ? nullptr : io.dx, dw(c), db(c, junk), io.saved, sc, io.dy, w(c), n, s_,
-                         nullptr, io.prepared, /*dense=*/true);
-      return;
-    }
-    copy_rows_f32(rows, conv_s1_row(s_), io.dy, s_.OW(), (size_t)n * s_.OC * s_.OH(), s_.OW(), true);
-    conv2d_s1_backward(first_ ? nullptr : io.dx, dw(c), db(c, junk), io.saved, sc, rows, w(c), n, s_,
-                       nullptr, io.prepared);
+    if (!dense())
+      copy_rows_f32(rows, conv_s1_row(s_), io.dy, s_.OW(), (size_t)n * s_.OC * s_.OH(), s_.OW(), true);
+    conv2d_s1_backward(first_ ? nullptr : io.dx, dw(c), db(c, junk), io.saved, sc, dense() ? io.dy : rows,
+                       w(c), n, s_, nullptr, io.prepared, dense());
   }
 
  private:
   bool dense() const { return conv_winograd_applies(s_); }
+  // The output (or its gradient) with padded rows, unless dense.
+  size_t rows_floats(int n) const { return dense() ? 0 : (size_t)n * s_.OC * s_.OH() * conv_s1_row(s_); }
 };
 
 // ---------------------------------------------------------------- conv + ReLU + 2x2 max-pool

@@ -60,29 +60,36 @@ void bn_grad_sums_f64(const float* dy, const float* x, float mean, size_t n, dou
   *s += ss, *p += pp;
 }
 
+namespace {
+// dx = (dy - grad_mean - (x - mean) * proj) * invstd * w, each operation in float in
+// that order: 4 values at a time, or one.
+struct BnInputGrad {
+  float mean, grad_mean, proj, invstd, w;
+  HWY_INLINE void apply4(hn::Vec<D4> dy, const float* x, float* dx) const {
+    const D4 d;
+    const auto c = hn::Mul(hn::Sub(hn::LoadU(d, x), hn::Set(d, mean)), hn::Set(d, proj));
+    const auto t = hn::Sub(hn::Sub(dy, hn::Set(d, grad_mean)), c);
+    hn::StoreU(hn::Mul(hn::Mul(t, hn::Set(d, invstd)), hn::Set(d, w)), d, dx);
+  }
+  HWY_INLINE float apply1(float dy, float x) const {
+    return (dy - grad_mean - (x - mean) * proj) * invstd * w;
+  }
+};
+}  // namespace
+
 void bn_backward_f32(float* dx, const float* dy, const float* x, size_t n, float mean,
                      float grad_mean, float proj, float invstd, float w) {
   const D4 d;
-  const auto vm = hn::Set(d, mean), vg = hn::Set(d, grad_mean), vp = hn::Set(d, proj);
-  const auto vi = hn::Set(d, invstd), vw = hn::Set(d, w);
+  const BnInputGrad f{mean, grad_mean, proj, invstd, w};
   size_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const auto c = hn::Mul(hn::Sub(hn::LoadU(d, x + i), vm), vp);
-    const auto t = hn::Sub(hn::Sub(hn::LoadU(d, dy + i), vg), c);
-    hn::StoreU(hn::Mul(hn::Mul(t, vi), vw), d, dx + i);
-  }
-  for (; i < n; ++i) dx[i] = (dy[i] - grad_mean - (x[i] - mean) * proj) * invstd * w;
+  for (; i + 4 <= n; i += 4) f.apply4(hn::LoadU(d, dy + i), x + i, dx + i);
+  for (; i < n; ++i) dx[i] = f.apply1(dy[i], x[i]);
 }
 
 void bn_backward_pooled_f32(float* dx, const float* g, const int32_t* idx, const float* x, int H,
                             int W, float mean, float grad_mean, float proj, float invstd, float w) {
   const D4 d;
-  const auto vm = hn::Set(d, mean), vg = hn::Set(d, grad_mean), vp = hn::Set(d, proj);
-  const auto vi = hn::Set(d, invstd), vw = hn::Set(d, w);
-  auto formula = [&](hn::Vec<D4> dy, const float* xp, float* out) {
-    const auto c = hn::Mul(hn::Sub(hn::LoadU(d, xp), vm), vp);
-    hn::StoreU(hn::Mul(hn::Mul(hn::Sub(hn::Sub(dy, vg), c), vi), vw), d, out);
-  };
+  const BnInputGrad f{mean, grad_mean, proj, invstd, w};
   const int OH = H / 2, OW = W / 2;
   for (int oh = 0; oh < OH; ++oh) {
     const size_t top = (size_t)(2 * oh) * W, bot = top + W;
@@ -93,7 +100,7 @@ void bn_backward_pooled_f32(float* dx, const float* g, const int32_t* idx, const
         for (int q = 0; q < 4; ++q) {
           const size_t at = (q < 2 ? top : bot) + 2 * ow + (q & 1);
           const float dy = irow[ow] == q ? grow[ow] : 0.f;
-          dx[at] = (dy - grad_mean - (x[at] - mean) * proj) * invstd * w;
+          dx[at] = f.apply1(dy, x[at]);
         }
       continue;
     }
@@ -104,10 +111,10 @@ void bn_backward_pooled_f32(float* dx, const float* g, const int32_t* idx, const
       hn::Vec<D4> tl, tr, bl, br;
       route4(grow + ow, irow + ow, &tl, &tr, &bl, &br);
       const size_t c = 2 * (size_t)ow;
-      formula(hn::InterleaveLower(d, tl, tr), x + top + c, dx + top + c);
-      formula(hn::InterleaveUpper(d, tl, tr), x + top + c + 4, dx + top + c + 4);
-      formula(hn::InterleaveLower(d, bl, br), x + bot + c, dx + bot + c);
-      formula(hn::InterleaveUpper(d, bl, br), x + bot + c + 4, dx + bot + c + 4);
+      f.apply4(hn::InterleaveLower(d, tl, tr), x + top + c, dx + top + c);
+      f.apply4(hn::InterleaveUpper(d, tl, tr), x + top + c + 4, dx + top + c + 4);
+      f.apply4(hn::InterleaveLower(d, bl, br), x + bot + c, dx + bot + c);
+      f.apply4(hn::InterleaveUpper(d, bl, br), x + bot + c + 4, dx + bot + c + 4);
     }
   }
 }
