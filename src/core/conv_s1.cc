@@ -250,8 +250,7 @@ void backward_from_pooled(float* dinp, float* dw, float* db, const float* pad, f
 size_t conv_s1_backward_scratch(const ConvShape& s) {
   const int Wp = conv_s1_row(s), P = s.OH() * Wp, plane = P + 2 * s1_margin(s);
   const bool wino = conv_winograd_applies(s);
-  const Wino kd = wino_f2(s.H, s.W);  // the input gradient's
-  return (size_t)(wino ? wino_group(kd.tiles()) : 1) * s.OC * plane  // dout between margins
+  return (size_t)(wino ? 0 : s.OC * plane)  // dout between margins (the shifted GEMM's)
          + (size_t)s.C * s.OC * s.KH * s.KW  // flipped weights
          + (size_t)s.C * s.H * Wp            // input gradient rows (padded columns)
          + (wino ? winograd_bwd_scratch(s) : 0)
@@ -269,11 +268,9 @@ void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, flo
   const int KT = s.OC * s.KH * s.KW;  // taps of the full convolution
   const size_t ps = conv_s1_pad_size(s), osz = (size_t)s.OC * P, isz = (size_t)s.C * s.H * s.W;
   const bool wino = conv_winograd_applies(s);
-  const Wino kd = wino_f2(s.H, s.W);  // the input gradient's Winograd (the weight gradient's: F(2x2))
-  const int nz = wino ? wino_group(kd.tiles()) : 1;  // images of dout between margins at once
   // Scratch: dout between margins, flipped weights, gradient rows, Winograd, pooled.
   float* doutz = scratch;
-  float* wflip = doutz + (size_t)nz * s.OC * zplane;
+  float* wflip = doutz + (wino ? 0 : (size_t)s.OC * zplane);
   float* drows = wflip + (size_t)s.C * KT;
   float* wsc = drows + (size_t)s.C * s.H * Wp;  // Winograd: U of the input gradient, then V and M
   // Pooled gradients: the padded input and its gradient channels-last, dw and w as [OC, 9, C].
@@ -302,35 +299,25 @@ void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, flo
   }
   if (!dinp) return;
 
-  // Input gradient: dout goes between zero margins (zeroed here, kept zero).
-  for (int i = 0; i < nz * s.OC; ++i) {
-    std::memset(doutz + (size_t)i * zplane, 0, sizeof(float) * margin);
-    std::memset(doutz + (size_t)i * zplane + margin + P, 0, sizeof(float) * margin);
-  }
-  auto place = [&](int slot, int n) {
-    for (int oc = 0; oc < s.OC; ++oc) {
-      float* z = doutz + ((size_t)slot * s.OC + oc) * zplane + margin;
-      const float* d = dout + n * dsz + (size_t)oc * dplane;
-      if (dense) copy_rows_f32(z, Wp, d, dld, s.OH(), dld, /*zero_tail=*/true);  // rows of Wp
-      else std::memcpy(z, d, sizeof(float) * P);
-    }
-  };
   if (wino) {
-    // dinp = dout (padded by 1: read from the zero margins and the zero junk columns)
+    // dinp = dout padded by 1 (the transform reads it so, winograd_input_pad1_f32)
     // correlated with the rotated kernels.
     const float* U = prepared ? prepared + (size_t)wino_for(s.OH(), s.OW()).xi * s.OC * s.C : wsc;
     if (!prepared) winograd_weights(wsc, w, s.C, s.OC, /*adjoint=*/true);
-    const int GW = nz;
-    for (int n0 = 0; n0 < N; n0 += GW) {
-      const int G = std::min(GW, N - n0);
-      for (int g = 0; g < G; ++g) place(g, n0 + g);
-      winograd_conv(kd, dinp + n0 * isz, s.W, (size_t)s.H * s.W, isz, doutz + margin - Wp - 1, Wp,
-                    zplane, (size_t)s.OC * zplane, G, U, nullptr, s.OC, s.C,
-                    wsc + (size_t)kd.xi * s.C * s.OC);
-    }
+    Wino kd = wino_f2(s.H, s.W);
+    kd.pad1 = true;
+    const int GW = wino_group(kd.tiles());
+    for (int n0 = 0; n0 < N; n0 += GW)
+      winograd_conv(kd, dinp + n0 * isz, s.W, (size_t)s.H * s.W, isz, dout + n0 * dsz, dld, dplane, dsz,
+                    std::min(GW, N - n0), U, nullptr, s.OC, s.C, wsc + (size_t)kd.xi * s.C * s.OC);
     return;
   }
-  // Otherwise the full convolution as a shifted GEMM:
+  // Otherwise the input gradient is the full convolution as a shifted GEMM: dout goes
+  // between zero margins (zeroed here, kept zero).
+  for (int oc = 0; oc < s.OC; ++oc) {
+    std::memset(doutz + (size_t)oc * zplane, 0, sizeof(float) * margin);
+    std::memset(doutz + (size_t)oc * zplane + margin + P, 0, sizeof(float) * margin);
+  }
   //   dinp_pad[c, q] = sum over (oc, kh, kw) of w[oc, c, kh, kw] * dout[oc, q - kh Wp - kw]
   // wflip[c, (oc, kh, kw)] = w[oc, c, kh, kw].
   for (int c = 0; c < s.C; ++c)
@@ -344,7 +331,8 @@ void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, flo
       for (int kw = 0; kw < s.KW; ++kw)
         rows[k++] = doutz + (size_t)oc * zplane + margin + q0 - kh * Wp - kw;
   for (int n = 0; n < N; ++n) {
-    place(0, n);
+    for (int oc = 0; oc < s.OC; ++oc)  // dout between its margins (rows of Wp: not dense)
+      std::memcpy(doutz + (size_t)oc * zplane + margin, dout + n * osz + (size_t)oc * P, sizeof(float) * P);
     gemm_nn_rows_f32(s.C, s.H * Wp, KT, wflip, KT, rows, drows, s.H * Wp, /*acc=*/false);
     float* di = dinp + n * isz;
     for (int c = 0; c < s.C; ++c)

@@ -23,9 +23,12 @@ inline int wino_group(int tiles) { return std::max(1, std::min(4, 256 / tiles));
 // (the seed's 14x14). The gradients keep F(2x2, 3x3): F(4x4)'s larger rounding in the
 // input gradient, which Adam's first step magnifies where a gradient is near 0, took
 // cifar-convnet's weights beyond PyTorch's tolerance (tests/cpp/test_fixture_presets).
-// m: the output tile's side; xi: the products per tile, (m + 2)^2.
+// m: the output tile's side; xi: the products per tile, (m + 2)^2. pad1: the input
+// planes are unpadded, 2 TH x 2 TW, and read as if padded by one zero (F(2x2) only:
+// winograd_input_pad1_f32).
 struct Wino {
   int m, xi, TH, TW;
+  bool pad1 = false;
   int tiles() const { return TH * TW; }
 };
 inline Wino wino_f2(int OH, int OW) { return {2, 16, OH / 2, OW / 2}; }
@@ -59,8 +62,10 @@ void winograd_group(const Wino& k, const float* in, int in_ld, size_t in_plane, 
   float* M = V + k.xi * vs;
   for (int g = 0; g < G; ++g) {
     float* v = V + (size_t)g * T;
-    if (k.m == 4) winograd4_input_f32(v, ldt, in + g * in_image, in_ld, in_plane, cin, k.TH, k.TW);
-    else winograd_input_f32(v, ldt, in + g * in_image, in_ld, in_plane, cin, k.TH, k.TW);
+    const float* img = in + g * in_image;
+    if (k.m == 4) winograd4_input_f32(v, ldt, img, in_ld, in_plane, cin, k.TH, k.TW);
+    else if (k.pad1) winograd_input_pad1_f32(v, ldt, img, in_ld, in_plane, cin, k.TH, k.TW);
+    else winograd_input_f32(v, ldt, img, in_ld, in_plane, cin, k.TH, k.TW);
   }
   for (int xi = 0; xi < k.xi; ++xi)
     gemm_nn_f32(cout, G * T, cin, U + (size_t)xi * cout * cin, cin, V + xi * vs, ldt, M + xi * ms,

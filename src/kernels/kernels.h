@@ -67,6 +67,12 @@ inline size_t wino_xi_stride(int C, int ldt) { return (((size_t)C * ldt + 15) / 
 // images side by side).
 void winograd_input_f32(float* V, int ldt, const float* in, int in_ld, size_t in_plane, int C,
                         int TH, int TW);
+// The same V from an unpadded plane of 2 TH x 2 TW (rows in_ld apart) read as if
+// padded by one zero on every side: what winograd_input_f32 gives for the padded
+// copy, bit for bit, without making it (the input gradient's transform of dout).
+// Reads only the plane's own 2 TH rows of 2 TW floats.
+void winograd_input_pad1_f32(float* V, int ldt, const float* in, int in_ld, size_t in_plane, int C,
+                             int TH, int TW);
 // out[oc, 2ty + i, 2tx + j] = (A^T M[., oc, t] A)[i, j] + bias[oc] (bias may be null), with
 // M[xi, oc, t] at M[xi * wino_xi_stride(OC, ldt) + oc * ldt + t]; out has row stride out_ld,
 // plane stride out_plane.

@@ -25,30 +25,68 @@ HWY_INLINE void for_tile_groups(int planes, int TH, int TW, F f) {
 }  // namespace
 
 // ---------------------------------------------------------------- F(2x2, 3x3)
+namespace {
+// The input transform of one group of 4 neighbouring tiles into v (xi matrices xs
+// apart): load(r, a, b, a2, b2) gives patch row r's columns 0-3 and 4-7 (a, b) and
+// 2-5 and 6-9 (a2, b2) of the group, counted from its first tile's first column.
+template <class Load>
+HWY_INLINE void winograd_input_group(float* v, size_t xs, Load load) {
+  const D4 d;
+  using Vec = decltype(hn::Zero(d));
+  Vec e[4][4];  // e[row][nu]: columns transformed, row by row
+  for (int r = 0; r < 4; ++r) {
+    Vec a, b, a2, b2;
+    load(r, a, b, a2, b2);
+    const auto d0 = hn::ConcatEven(d, b, a), d1 = hn::ConcatOdd(d, b, a);
+    const auto d2 = hn::ConcatEven(d, b2, a2), d3 = hn::ConcatOdd(d, b2, a2);
+    e[r][0] = hn::Sub(d0, d2);
+    e[r][1] = hn::Add(d1, d2);
+    e[r][2] = hn::Sub(d2, d1);
+    e[r][3] = hn::Sub(d1, d3);
+  }
+  for (int nu = 0; nu < 4; ++nu) {
+    hn::StoreU(hn::Sub(e[0][nu], e[2][nu]), d, v + (0 + nu) * xs);
+    hn::StoreU(hn::Add(e[1][nu], e[2][nu]), d, v + (4 + nu) * xs);
+    hn::StoreU(hn::Sub(e[2][nu], e[1][nu]), d, v + (8 + nu) * xs);
+    hn::StoreU(hn::Sub(e[1][nu], e[3][nu]), d, v + (12 + nu) * xs);
+  }
+}
+}  // namespace
+
 void winograd_input_f32(float* V, int ldt, const float* in, int in_ld, size_t in_plane, int C,
                         int TH, int TW) {
   const D4 d;
   const size_t T = (size_t)ldt, xs = wino_xi_stride(C, ldt);  // V strides: channel ldt, xi xs
   for_tile_groups(C, TH, TW, [&](int c, int ty, int tx) {
-    decltype(hn::Zero(d)) e[4][4];  // e[row][nu]: columns transformed, row by row
-    for (int r = 0; r < 4; ++r) {
+    winograd_input_group(V + (size_t)c * T + (size_t)ty * TW + tx, xs, [&](int r, auto& a, auto& b, auto& a2, auto& b2) {
       const float* p = in + c * in_plane + (size_t)(2 * ty + r) * in_ld + 2 * tx;
-      const auto a = hn::LoadU(d, p), b = hn::LoadU(d, p + 4);
-      const auto a2 = hn::LoadU(d, p + 2), b2 = hn::LoadU(d, p + 6);
-      const auto d0 = hn::ConcatEven(d, b, a), d1 = hn::ConcatOdd(d, b, a);
-      const auto d2 = hn::ConcatEven(d, b2, a2), d3 = hn::ConcatOdd(d, b2, a2);
-      e[r][0] = hn::Sub(d0, d2);
-      e[r][1] = hn::Add(d1, d2);
-      e[r][2] = hn::Sub(d2, d1);
-      e[r][3] = hn::Sub(d1, d3);
-    }
-    float* v = V + (size_t)c * T + (size_t)ty * TW + tx;
-    for (int nu = 0; nu < 4; ++nu) {
-      hn::StoreU(hn::Sub(e[0][nu], e[2][nu]), d, v + (0 + nu) * xs);
-      hn::StoreU(hn::Add(e[1][nu], e[2][nu]), d, v + (4 + nu) * xs);
-      hn::StoreU(hn::Sub(e[2][nu], e[1][nu]), d, v + (8 + nu) * xs);
-      hn::StoreU(hn::Sub(e[1][nu], e[3][nu]), d, v + (12 + nu) * xs);
-    }
+      a = hn::LoadU(d, p), b = hn::LoadU(d, p + 4), a2 = hn::LoadU(d, p + 2), b2 = hn::LoadU(d, p + 6);
+    });
+  });
+}
+
+// The patch of padded row 2 ty + r, column 2 tx is plane row y = 2 ty + r - 1 from
+// column 2 tx - 1: rows -1 and H are zero, and of the columns only -1 (the first
+// group's a) and W (the last group's b2, tx = TW - 4) lie outside the plane; those two
+// loads are shifted by a lane with a zero coming in. Nothing outside the plane is read.
+void winograd_input_pad1_f32(float* V, int ldt, const float* in, int in_ld, size_t in_plane, int C,
+                             int TH, int TW) {
+  const D4 d;
+  const size_t T = (size_t)ldt, xs = wino_xi_stride(C, ldt);
+  const int H = 2 * TH, W = 2 * TW;
+  for_tile_groups(C, TH, TW, [&](int c, int ty, int tx) {
+    winograd_input_group(V + (size_t)c * T + (size_t)ty * TW + tx, xs, [&](int r, auto& a, auto& b, auto& a2, auto& b2) {
+      const int y = 2 * ty + r - 1;
+      if (y < 0 || y >= H) {
+        a = b = a2 = b2 = hn::Zero(d);
+        return;
+      }
+      const float* p = in + c * in_plane + (size_t)y * in_ld + 2 * tx - 1;  // column 2 tx - 1
+      a = tx == 0 ? hn::CombineShiftRightBytes<12>(d, hn::LoadU(d, p + 1), hn::Zero(d)) : hn::LoadU(d, p);
+      b = hn::LoadU(d, p + 4), a2 = hn::LoadU(d, p + 2);
+      b2 = 2 * tx + 8 == W ? hn::CombineShiftRightBytes<4>(d, hn::Zero(d), hn::LoadU(d, p + 5))
+                           : hn::LoadU(d, p + 6);
+    });
   });
 }
 

@@ -303,6 +303,36 @@ TEST(Kernels, WinogradTransformsVsMatrices) {
     }
 }
 
+// winograd_input_pad1_f32 reads an unpadded plane as if padded by one zero on every
+// side: bit for bit winograd_input_f32 of the padded copy. Everything around the
+// planes (the row gaps, before and after) is NaN, so a read outside them shows.
+TEST(Kernels, WinogradInputPad1IsTheTransformOfThePaddedCopy) {
+  ref::Rng rng(31);
+  for (int C : {1, 3})
+    for (int TW : {4, 5, 7, 8, 9})
+      for (int TH : {1, 3, 7})
+        for (int gap : {0, 3}) {
+          const int H = 2 * TH, W = 2 * TW, ld = W + gap, T = TH * TW, ldt = T + 3;
+          const size_t plane = (size_t)H * ld + gap, front = 8;
+          std::vector<float> in(front + C * plane + 8, kNaN);
+          const int pld = W + 2, prows = H + 2;  // the padded copy
+          std::vector<float> padded((size_t)C * prows * pld, 0.f);
+          for (int c = 0; c < C; ++c)
+            for (int y = 0; y < H; ++y)
+              for (int x = 0; x < W; ++x) {
+                const float v = rng.uniform(-1.f, 1.f);
+                in[front + c * plane + (size_t)y * ld + x] = v;
+                padded[((size_t)c * prows + y + 1) * pld + x + 1] = v;
+              }
+          std::vector<float> want(16 * wt::wino_xi_stride(C, ldt), 7.f), got(want);
+          wt::winograd_input_f32(want.data(), ldt, padded.data(), pld, (size_t)prows * pld, C, TH, TW);
+          wt::winograd_input_pad1_f32(got.data(), ldt, in.data() + front, ld, plane, C, TH, TW);
+          for (size_t i = 0; i < got.size(); ++i)
+            ASSERT_TRUE(same_bits(got[i], want[i]))
+                << got[i] << " vs " << want[i] << ": C=" << C << " TW=" << TW << " TH=" << TH << " gap=" << gap << " at " << i;
+        }
+}
+
 // winograd_output_grad_f32 (the weight gradient's transform of dout) against the
 // matrices, dM[xi = 4a + b] = (A dY A^T)[a, b], and as the adjoint of the output
 // transform: <A^T M A, dY> = <M, A dY A^T> summed over tiles, in double.
