@@ -11,10 +11,21 @@
 
 namespace wt {
 
-size_t conv_s1_pad_size(const ConvShape& s) {
-  const size_t Hp = s.H + 2 * s.pad, Wp = conv_s1_row(s);
-  return (size_t)s.C * (Hp + 1) * Wp;  // + one slack row read by the junk columns
+int conv_s1_row(const ConvShape& s) {
+  const int Wp = s.KW > s.pad ? s.W + s.pad : s.W + 2 * s.pad;
+  if (!conv_winograd_applies(s)) return Wp;
+  const Wino k = wino_for(s);  // patches of clipped tiles read zeros up to column m TW + 1
+  return k.clipped() ? std::max(Wp, k.m * k.TW + 2) : Wp;
 }
+size_t conv_s1_plane(const ConvShape& s) {
+  int Hp = s.H + 2 * s.pad;
+  if (conv_winograd_applies(s)) {
+    const Wino k = wino_for(s);
+    if (k.clipped()) Hp = std::max(Hp, k.m * k.TH + 2);
+  }
+  return (size_t)(Hp + 1) * conv_s1_row(s);  // + one slack row read by the junk columns
+}
+size_t conv_s1_pad_size(const ConvShape& s) { return (size_t)s.C * conv_s1_plane(s); }
 
 namespace {
 // The row-pointer table of a shifted GEMM lives at the end of the conv's scratch
@@ -26,14 +37,14 @@ const float** rows_at(float* p) {
 }
 // Row k = (c, kh, kw) of the virtual im2col matrix, for a padded image at `base`.
 void tap_rows(const float** rows, const float* base, const ConvShape& s) {
-  const int Wp = conv_s1_row(s), plane = (s.H + 2 * s.pad + 1) * Wp;
+  const int Wp = conv_s1_row(s), plane = (int)conv_s1_plane(s);
   for (int c = 0, k = 0; c < s.C; ++c)
     for (int kh = 0; kh < s.KH; ++kh)
       for (int kw = 0; kw < s.KW; ++kw) rows[k++] = base + (size_t)c * plane + kh * Wp + kw;
 }
 // Copies image [C, H, W] into the interior of its padded planes.
 void pad_image(float* pad, const float* img, const ConvShape& s) {
-  const int Wp = conv_s1_row(s), plane = (s.H + 2 * s.pad + 1) * Wp;
+  const int Wp = conv_s1_row(s), plane = (int)conv_s1_plane(s);
   for (int c = 0; c < s.C; ++c)
     for (int h = 0; h < s.H; ++h) {
       float* dst = pad + (size_t)c * plane + (size_t)(h + s.pad) * Wp + s.pad;
@@ -44,7 +55,7 @@ void pad_image(float* pad, const float* img, const ConvShape& s) {
 }  // namespace
 
 size_t conv_s1_forward_scratch(const ConvShape& s) {
-  return conv_winograd_applies(s) ? winograd_scratch(s.C, s.OC, wino_for(s.OH(), s.OW()))
+  return conv_winograd_applies(s) ? winograd_scratch(s.C, s.OC, wino_for(s))
                                   : rows_floats((size_t)s.K()) + 16;
 }
 
@@ -70,7 +81,7 @@ void pooled_weights(float* wh, const float* w, const ConvShape& s) {
     }
 }
 size_t winograd_prepared_floats(const ConvShape& s) {
-  return conv_winograd_applies(s) ? (size_t)(wino_for(s.OH(), s.OW()).xi + 16) * s.OC * s.C : 0;
+  return conv_winograd_applies(s) ? (size_t)(wino_for(s).xi + 16) * s.OC * s.C : 0;
 }
 }  // namespace
 
@@ -81,7 +92,7 @@ size_t conv_s1_prepared_floats(const ConvShape& s, bool pooled) {
 }
 void conv_s1_prepare(float* prepared, const float* w, const ConvShape& s, bool pooled) {
   if (conv_winograd_applies(s)) {
-    const Wino k = wino_for(s.OH(), s.OW());
+    const Wino k = wino_for(s);
     winograd_weights_for(k, prepared, w, s.OC, s.C, /*adjoint=*/false);
     winograd_weights(prepared + (size_t)k.xi * s.OC * s.C, w, s.C, s.OC, /*adjoint=*/true);
   }
@@ -96,10 +107,10 @@ void conv2d_s1_forward(float* out, float* pad, float* scratch, const float* inp,
   if (conv_winograd_applies(s)) {
     const int out_ld = dense ? s.OW() : Wp;  // the output transform writes rows of either
     const size_t op = (size_t)s.OH() * out_ld, oimg = (size_t)s.OC * op;
-    const Wino k = wino_for(s.OH(), s.OW());
+    const Wino k = wino_for(s);
     const float* U = prepared;
     if (!U) winograd_weights_for(k, scratch, w, s.OC, s.C, /*adjoint=*/false), U = scratch;
-    const size_t plane = (size_t)(s.H + 2 * s.pad + 1) * Wp;
+    const size_t plane = conv_s1_plane(s);
     const int GW = wino_group(k.tiles());
     for (int n0 = 0; n0 < N; n0 += GW) {
       const int G = std::min(GW, N - n0);
@@ -127,8 +138,8 @@ void conv2d_s1_relu_pool_forward(float* pooled, int32_t* idx, float* pad, float*
                                  const ConvShape& s, const float* prepared) {
   const int Wp = conv_s1_row(s);
   const size_t ps = conv_s1_pad_size(s), isz = (size_t)s.C * s.H * s.W;
-  const size_t pz = (size_t)s.OC * (s.OH() / 2) * (s.OW() / 2), plane = (size_t)(s.H + 2 * s.pad + 1) * Wp;
-  const Wino k = wino_for(s.OH(), s.OW());
+  const size_t pz = (size_t)s.OC * (s.OH() / 2) * (s.OW() / 2), plane = conv_s1_plane(s);
+  const Wino k = wino_for(s);
   const float* U = prepared;
   if (!U) winograd_weights_for(k, scratch, w, s.OC, s.C, /*adjoint=*/false), U = scratch;
   const int GW = wino_group(k.tiles());
@@ -138,8 +149,10 @@ void conv2d_s1_relu_pool_forward(float* pooled, int32_t* idx, float* pad, float*
     winograd_group(k, pad + n0 * ps, Wp, plane, ps, G, U, s.C, s.OC,
                    scratch + (size_t)k.xi * s.OC * s.C, [&](int g, const float* M, int ldt) {
                      const size_t o = (n0 + g) * pz;
-                     auto pool = k.m == 4 ? winograd4_output_relu_pool_f32 : winograd_output_relu_pool_f32;
-                     pool(pooled + o, idx + o, M, ldt, b, s.OC, k.TH, k.TW);
+                     if (k.m == 4)
+                       winograd4_output_relu_pool_f32(pooled + o, idx + o, M, ldt, b, s.OC, k.TH, k.TW,
+                                                      s.OH() / 2, s.OW() / 2);
+                     else winograd_output_relu_pool_f32(pooled + o, idx + o, M, ldt, b, s.OC, k.TH, k.TW);
                    });
   }
 }
@@ -302,7 +315,7 @@ void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, flo
   if (wino) {
     // dinp = dout padded by 1 (the transform reads it so, winograd_input_pad1_f32)
     // correlated with the rotated kernels.
-    const float* U = prepared ? prepared + (size_t)wino_for(s.OH(), s.OW()).xi * s.OC * s.C : wsc;
+    const float* U = prepared ? prepared + (size_t)wino_for(s).xi * s.OC * s.C : wsc;
     if (!prepared) winograd_weights(wsc, w, s.C, s.OC, /*adjoint=*/true);
     Wino kd = wino_f2(s.H, s.W);
     kd.pad1 = true;

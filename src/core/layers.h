@@ -54,9 +54,12 @@ size_t conv_s1_pad_size(const ConvShape& s);
 // Row length Wp. Rows share their padding: the pad columns that open row h+1 also
 // close row h, so Wp = W + pad (15 for conv2: 1 junk column in 15, not 2 in 16).
 // That holds whenever an output row still fits (OW <= W + pad, i.e. KW > pad).
-inline int conv_s1_row(const ConvShape& s) {
-  return s.KW > s.pad ? s.W + s.pad : s.W + 2 * s.pad;
-}
+// Winograd F(4x4) with clipped tiles reads wider and lower (winograd_conv.h, wino_for):
+// its planes have rows of 4 TW + 2 zero-ended floats and 4 TH + 2 rows.
+int conv_s1_row(const ConvShape& s);
+// Floats per padded plane: conv_s1_row(s) times the rows (Hp, or F(4x4)'s, plus the
+// slack row).
+size_t conv_s1_plane(const ConvShape& s);
 // 3x3 kernels with pad 1 and an even output at least 8 wide take Winograd
 // F(2x2, 3x3) instead (forward and input gradient; kernels.h): 2.25x fewer products.
 bool conv_winograd_applies(const ConvShape& s);

@@ -119,7 +119,7 @@ void winograd_wgrad(float* dw, const float* pad, const float* dout, int dout_ld,
   const int Wp = conv_s1_row(s), P = s.OH() * dout_ld, TH = s.OH() / 2, TW = s.OW() / 2;
   const int T = TH * TW, ldt = wino_group(T) * T;
   const size_t ps = conv_s1_pad_size(s), osz = (size_t)s.OC * P;
-  const size_t plane = (size_t)(s.H + 2 * s.pad + 1) * Wp;
+  const size_t plane = conv_s1_plane(s);
   const size_t vs = wino_xi_stride(s.C, ldt), ms = wino_xi_stride(s.OC, ldt);
   float* dU = scratch;
   float* V = dU + (size_t)16 * s.OC * s.C;
@@ -144,7 +144,7 @@ void winograd_conv(const Wino& k, float* out, int out_ld, size_t out_plane, size
   winograd_group(k, in, in_ld, in_plane, in_image, G, U, cin, cout, scratch,
                  [&](int g, const float* M, int ldt) {
                    float* o = out + g * out_image;
-                   if (k.m == 4) winograd4_output_f32(o, out_ld, out_plane, M, ldt, bias, cout, k.TH, k.TW);
+                   if (k.m == 4) winograd4_output_f32(o, out_ld, out_plane, M, ldt, bias, cout, k.TH, k.TW, k.OH, k.OW);
                    else winograd_output_f32(o, out_ld, out_plane, M, ldt, bias, cout, k.TH, k.TW);
                  });
 }

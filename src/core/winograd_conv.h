@@ -17,24 +17,32 @@ namespace wt {
 // channels) no longer stay in cache. A column's sum is the same in any group.
 inline int wino_group(int tiles) { return std::max(1, std::min(4, 256 / tiles)); }
 
-// The forward's Winograd variant for an output plane of OH x OW: F(4x4, 3x3) where its
-// sides are multiples of 4 and it is 16 or more wide (cifar-convnet's 32x32 and 16x16
-// planes), 36 products per 16 outputs instead of F(2x2, 3x3)'s 64; else F(2x2, 3x3)
-// (the seed's 14x14). The gradients keep F(2x2, 3x3): F(4x4)'s larger rounding in the
+// The forward's Winograd variant of a conv (conv_winograd_applies): F(4x4, 3x3), 36
+// products per 16 outputs instead of F(2x2, 3x3)'s 64, where the output's sides are
+// multiples of 4 and it is 16 or more wide (cifar-convnet's 32x32 and 16x16 planes),
+// or where the sides are 14 or more and the input has 16 or more channels, the last
+// tiles clipped (bn-cnn's 14x14 from 32 channels: 16 tiles of 36 products, 576 per
+// channel pair, instead of 49 of 16, 784; in wasm 14% less time for its forward).
+// Else F(2x2, 3x3): the seed's 14x14 conv from 8 channels, whose transforms would
+// outweigh the saving (and whose bits the v1 fixtures pin).
+// The gradients keep F(2x2, 3x3): F(4x4)'s larger rounding in the
 // input gradient, which Adam's first step magnifies where a gradient is near 0, took
 // cifar-convnet's weights beyond PyTorch's tolerance (tests/cpp/test_fixture_presets).
-// m: the output tile's side; xi: the products per tile, (m + 2)^2. pad1: the input
-// planes are unpadded, 2 TH x 2 TW, and read as if padded by one zero (F(2x2) only:
-// winograd_input_pad1_f32).
+// m: the output tile's side; xi: the products per tile, (m + 2)^2; OH x OW: the output
+// (<= m TH x m TW). pad1: the input planes are unpadded, 2 TH x 2 TW, and read as if
+// padded by one zero (F(2x2) only: winograd_input_pad1_f32).
 struct Wino {
-  int m, xi, TH, TW;
+  int m, xi, TH, TW, OH, OW;
   bool pad1 = false;
   int tiles() const { return TH * TW; }
+  bool clipped() const { return OH < m * TH || OW < m * TW; }
 };
-inline Wino wino_f2(int OH, int OW) { return {2, 16, OH / 2, OW / 2}; }
-inline Wino wino_for(int OH, int OW) {
-  const int m = (OH % 4 == 0 && OW % 4 == 0 && OW >= 16) ? 4 : 2;
-  return {m, (m + 2) * (m + 2), OH / m, OW / m};
+inline Wino wino_f2(int OH, int OW) { return {2, 16, OH / 2, OW / 2, OH, OW}; }
+inline Wino wino_for(const ConvShape& s) {
+  const int OH = s.OH(), OW = s.OW();
+  if ((OH % 4 == 0 && OW % 4 == 0 && OW >= 16) || (OH >= 14 && OW >= 14 && s.C >= 16))
+    return {4, 36, (OH + 3) / 4, (OW + 3) / 4, OH, OW};
+  return wino_f2(OH, OW);
 }
 // U, then a group's V and M.
 inline size_t winograd_scratch(int cin, int cout, const Wino& k) {

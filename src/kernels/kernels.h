@@ -87,15 +87,18 @@ void winograd_output_f32(float* out, int out_ld, size_t out_plane, const float* 
 //   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
 // The same layouts as F(2x2, 3x3) with xi = 0..35: V[xi, c, t] at
 // V[xi * wino_xi_stride(C, ldt) + c * ldt + t] for the patch at rows 4 ty.., columns 4 tx.. (TW >= 4; reads columns up to 4 TW + 3),
-// and out[oc, 4 ty + i, 4 tx + j] = (A^T M A)[i, j] + bias[oc].
+// and out[oc, 4 ty + i, 4 tx + j] = (A^T M A)[i, j] + bias[oc] for the rows below OH and
+// the columns below OW (OH <= 4 TH, OW <= 4 TW: the last tiles may be clipped, their
+// patches reading the zero padding beyond the plane).
 void winograd4_input_f32(float* V, int ldt, const float* in, int in_ld, size_t in_plane, int C,
                          int TH, int TW);
 void winograd4_output_f32(float* out, int out_ld, size_t out_plane, const float* M, int ldt,
-                          const float* bias, int OC, int TH, int TW);
+                          const float* bias, int OC, int TH, int TW, int OH, int OW);
 // winograd4_output_f32 then relu_maxpool2x2_forward_f32, the conv's output never
-// written: pooled and idx are [OC, 2 TH, 2 TW].
+// written: pooled and idx are [OC, PH, PW] (PH <= 2 TH, PW <= 2 TW: clipped tiles'
+// windows beyond them are dropped).
 void winograd4_output_relu_pool_f32(float* pooled, int32_t* idx, const float* M, int ldt,
-                                    const float* bias, int OC, int TH, int TW);
+                                    const float* bias, int OC, int TH, int TW, int PH, int PW);
 
 // The adjoint of winograd_output_f32's transform, for the weight gradient: with dY the
 // 2x2 tile of dout at rows 2ty, 2ty+1, columns 2tx, 2tx+1 of plane oc (row stride out_ld,

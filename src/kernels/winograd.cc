@@ -254,33 +254,60 @@ HWY_INLINE void winograd4_output_tiles(const float* M, int ldt, const float* bia
 }
 }  // namespace
 
+namespace {
+// Stores lanes 0..n-1 of v (n < 4) at p, touching no float after p[n - 1].
+template <class V>
+HWY_INLINE void store_first(V v, int n, float* p) {
+  const hn::Half<D4> dh;
+  if (n >= 2) hn::StoreU(hn::LowerHalf(dh, v), dh, p);
+  if (n == 1) *p = hn::GetLane(v);
+  if (n == 3) p[2] = hn::GetLane(hn::UpperHalf(dh, v));
+}
+}  // namespace
+
+// Rows from OH and columns from OW on are not written (the last tiles clipped: an
+// output side that is not a multiple of 4); a tile's row that OW cuts is stored
+// through a buffer, lane by lane, so no float past the row is touched (the next
+// image's plane may be another thread's).
 void winograd4_output_f32(float* out, int out_ld, size_t out_plane, const float* M, int ldt,
-                          const float* bias, int OC, int TH, int TW) {
+                          const float* bias, int OC, int TH, int TW, int OH, int OW) {
   const D4 d;
   winograd4_output_tiles(M, ldt, bias, OC, TH, TW, [&](int oc, int ty, int tx, auto (&y)[4][4]) {
-    for (int i = 0; i < 4; ++i) {
-      auto r0 = y[i][0], r1 = y[i][1], r2 = y[i][2], r3 = y[i][3];
-      transpose4(r0, r1, r2, r3);  // r_k: row i of tile tx + k
+    const int rows = std::min(4, OH - 4 * ty), cols = OW - 4 * tx;  // cols: of the 4 tiles' 16
+    for (int i = 0; i < rows; ++i) {
+      decltype(hn::Zero(d)) r[4] = {y[i][0], y[i][1], y[i][2], y[i][3]};
+      transpose4(r[0], r[1], r[2], r[3]);  // r[k]: row i of tile tx + k
       float* o = out + oc * out_plane + (size_t)(4 * ty + i) * out_ld + 4 * tx;
-      hn::StoreU(r0, d, o), hn::StoreU(r1, d, o + 4), hn::StoreU(r2, d, o + 8), hn::StoreU(r3, d, o + 12);
+      for (int k = 0; k < 4; ++k) {
+        if (cols >= 4 * k + 4) {
+          hn::StoreU(r[k], d, o + 4 * k);
+        } else if (cols > 4 * k) {
+          store_first(r[k], cols - 4 * k, o + 4 * k);
+        }
+      }
     }
   });
 }
 
 // A 4x4 output tile holds 2x2 pooling windows: window (a, b) of tile tx + k is pooled
-// output (2 ty + a, 2 (tx + k) + b).
+// output (2 ty + a, 2 (tx + k) + b), written where it lies inside PH x PW.
 void winograd4_output_relu_pool_f32(float* pooled, int32_t* idx, const float* M, int ldt,
-                                    const float* bias, int OC, int TH, int TW) {
-  const size_t PW = (size_t)2 * TW, P = (size_t)2 * TH * PW;
+                                    const float* bias, int OC, int TH, int TW, int PH, int PW) {
+  const size_t P = (size_t)PH * PW;
   winograd4_output_tiles(M, ldt, bias, OC, TH, TW, [&](int oc, int ty, int tx, auto (&y)[4][4]) {
-    for (int a = 0; a < 2; ++a) {
+    for (int a = 0; a < 2 && 2 * ty + a < PH; ++a) {
       HWY_ALIGN float m[2][4];
       HWY_ALIGN int32_t ix[2][4];
       for (int b = 0; b < 2; ++b)
         relu_max4(y[2 * a][2 * b], y[2 * a][2 * b + 1], y[2 * a + 1][2 * b], y[2 * a + 1][2 * b + 1], m[b], ix[b]);
       const size_t o = oc * P + (size_t)(2 * ty + a) * PW + 2 * tx;
-      for (int k = 0; k < 4; ++k)
-        for (int b = 0; b < 2; ++b) pooled[o + 2 * k + b] = m[b][k], idx[o + 2 * k + b] = ix[b][k];
+      const int n = PW - 2 * tx;  // windows of this row inside the plane (< 8: clipped)
+      if (n >= 8) {
+        for (int k = 0; k < 4; ++k)
+          for (int b = 0; b < 2; ++b) pooled[o + 2 * k + b] = m[b][k], idx[o + 2 * k + b] = ix[b][k];
+      } else {
+        for (int j = 0; j < n; ++j) pooled[o + j] = m[j & 1][j >> 1], idx[o + j] = ix[j & 1][j >> 1];
+      }
     }
   });
 }

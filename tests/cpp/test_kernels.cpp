@@ -388,8 +388,9 @@ TEST(Kernels, WinogradOutputGradIsTheAdjointOfTheOutputTransform) {
 }
 
 // F(4x4, 3x3): the input and output transforms against B^T d B and A^T M A in double,
-// and the fused ReLU + pool output bit for bit against the output transform followed
-// by relu_maxpool2x2_forward_f32 (its contract in kernels.h).
+// whole and with the last tiles clipped, and the fused ReLU + pool output bit for bit
+// against the output transform followed by relu_maxpool2x2_forward_f32 (its contract
+// in kernels.h).
 TEST(Kernels, Winograd4TransformsVsMatrices) {
   const double BT[6][6] = {{4, 0, -5, 0, 1, 0}, {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
                            {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
@@ -426,42 +427,50 @@ TEST(Kernels, Winograd4TransformsVsMatrices) {
             ASSERT_TRUE(std::isnan(V[i])) << "input transform wrote past T at " << i;
           }
 
-        const int OC = 3, out_ld = 4 * TW + 1;
-        const size_t oplane = (size_t)4 * TH * out_ld + 2;
-        std::vector<float> M(36 * wt::wino_xi_stride(OC, ldt)), bias = {0.25f, -0.5f, 0.f}, out(OC * oplane, kNaN);
-        for (float& v : M) v = rng.uniform(-1.f, 1.f);
-        const float* bp = C == 1 ? nullptr : bias.data();
-        wt::winograd4_output_f32(out.data(), out_ld, oplane, M.data(), ldt, bp, OC, TH, TW);
-        for (int oc = 0; oc < OC; ++oc)
-          for (int y = 0; y < 4 * TH; ++y)
-            for (int x = 0; x < out_ld; ++x) {
-              const float got = out[oc * oplane + (size_t)y * out_ld + x];
-              if (x >= 4 * TW) {
-                ASSERT_TRUE(std::isnan(got)) << "output transform wrote column " << x;
-                continue;
-              }
-              const int t = (y / 4) * TW + x / 4, i = y % 4, j = x % 4;
-              double want = bp ? bp[oc] : 0.0, mag = std::fabs(want);
-              for (int a = 0; a < 6; ++a)
-                for (int b = 0; b < 6; ++b) {
-                  const double term = AT[i][a] * M[wino_at(6 * a + b, OC, ldt, oc, t)] * AT[j][b];
-                  want += term, mag += std::fabs(term);
+        // The output, whole or with the last tiles clipped (by 2 rows and columns, or by
+        // 1 row and 3 columns): nothing past OH x OW is written.
+        for (const auto [ch, cw] : {std::pair{0, 0}, std::pair{2, 2}, std::pair{1, 3}}) {
+          const int OC = 3, OH = 4 * TH - ch, OW = 4 * TW - cw, out_ld = 4 * TW + 1;
+          const size_t oplane = (size_t)4 * TH * out_ld + 2;
+          std::vector<float> M(36 * wt::wino_xi_stride(OC, ldt)), bias = {0.25f, -0.5f, 0.f}, out(OC * oplane, kNaN);
+          for (float& v : M) v = rng.uniform(-1.f, 1.f);
+          const float* bp = C == 1 ? nullptr : bias.data();
+          wt::winograd4_output_f32(out.data(), out_ld, oplane, M.data(), ldt, bp, OC, TH, TW, OH, OW);
+          for (size_t i = (size_t)OC * oplane - 2; i < out.size(); ++i) ASSERT_TRUE(std::isnan(out[i]));
+          for (int oc = 0; oc < OC; ++oc)
+            for (int y = 0; y < 4 * TH; ++y)
+              for (int x = 0; x < out_ld; ++x) {
+                const float got = out[oc * oplane + (size_t)y * out_ld + x];
+                if (x >= OW || y >= OH) {
+                  ASSERT_TRUE(std::isnan(got)) << "output transform (" << OH << "x" << OW << ") wrote (" << y << "," << x << ")";
+                  continue;
                 }
-              ASSERT_NEAR(got, want, 16 * kEpsF * mag + 1e-37)
-                  << "output transform TW=" << TW << " TH=" << TH << " oc=" << oc << " at (" << y << "," << x << ")";
-            }
+                const int t = (y / 4) * TW + x / 4, i = y % 4, j = x % 4;
+                double want = bp ? bp[oc] : 0.0, mag = std::fabs(want);
+                for (int a = 0; a < 6; ++a)
+                  for (int b = 0; b < 6; ++b) {
+                    const double term = AT[i][a] * M[wino_at(6 * a + b, OC, ldt, oc, t)] * AT[j][b];
+                    want += term, mag += std::fabs(term);
+                  }
+                ASSERT_NEAR(got, want, 16 * kEpsF * mag + 1e-37)
+                    << "output transform TW=" << TW << " TH=" << TH << " (" << OH << "x" << OW << ") oc=" << oc
+                    << " at (" << y << "," << x << ")";
+              }
+          if (ch % 2 || cw % 2 || OH < 2) continue;
 
-        // Fused ReLU + pool: exactly the output transform, then relu_maxpool2x2.
-        const int H = 4 * TH, W = 4 * TW, PH = H / 2, PW = W / 2;
-        for (size_t i = 0; i < M.size(); i += 7) M[i] = 0.f;  // some ties and cut windows
-        std::vector<float> conv((size_t)OC * H * W), want((size_t)OC * PH * PW), got(want.size(), kNaN);
-        std::vector<int32_t> want_idx(want.size()), got_idx(want.size(), -1);
-        wt::winograd4_output_f32(conv.data(), W, (size_t)H * W, M.data(), ldt, bp, OC, TH, TW);
-        wt::relu_maxpool2x2_forward_f32(want.data(), want_idx.data(), conv.data(), OC, H, W);
-        wt::winograd4_output_relu_pool_f32(got.data(), got_idx.data(), M.data(), ldt, bp, OC, TH, TW);
-        for (size_t i = 0; i < want.size(); ++i) {
-          ASSERT_TRUE(same_bits(got[i], want[i])) << "fused relu-pool TW=" << TW << " TH=" << TH << " at " << i;
-          ASSERT_EQ(got_idx[i], want_idx[i]) << "fused relu-pool index TW=" << TW << " TH=" << TH << " at " << i;
+          // Fused ReLU + pool: exactly the output transform, then relu_maxpool2x2.
+          const int PH = OH / 2, PW = OW / 2;
+          for (size_t i = 0; i < M.size(); i += 7) M[i] = 0.f;  // some ties and cut windows
+          std::vector<float> conv((size_t)OC * OH * OW), want((size_t)OC * PH * PW + 1), got(want.size(), kNaN);
+          std::vector<int32_t> want_idx(want.size()), got_idx(want.size(), -1);
+          wt::winograd4_output_f32(conv.data(), OW, (size_t)OH * OW, M.data(), ldt, bp, OC, TH, TW, OH, OW);
+          wt::relu_maxpool2x2_forward_f32(want.data(), want_idx.data(), conv.data(), OC, OH, OW);
+          wt::winograd4_output_relu_pool_f32(got.data(), got_idx.data(), M.data(), ldt, bp, OC, TH, TW, PH, PW);
+          ASSERT_TRUE(std::isnan(got.back())) << "fused relu-pool wrote past its planes";
+          for (size_t i = 0; i + 1 < want.size(); ++i) {
+            ASSERT_TRUE(same_bits(got[i], want[i])) << "fused relu-pool TW=" << TW << " TH=" << TH << " PH=" << PH << " at " << i;
+            ASSERT_EQ(got_idx[i], want_idx[i]) << "fused relu-pool index TW=" << TW << " TH=" << TH << " at " << i;
+          }
         }
       }
 }

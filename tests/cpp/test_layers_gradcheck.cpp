@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "core/layers.h"
+#include "core/winograd_conv.h"
 #include "kernels/kernels.h"
 #include "reference.h"
 
@@ -297,6 +298,9 @@ TEST(LayersVsReference, Conv2dStride1ShiftedGemm) {
   cases.push_back({ConvShape{3, 6, 10, 2, 3, 3, 1, 1}, 2});
   cases.push_back({ConvShape{5, 4, 14, 16, 3, 3, 1, 1}, 2});
   cases.push_back({ConvShape{16, 12, 14, 8, 3, 3, 1, 1}, 2});
+  // F(4x4, 3x3) forward with clipped tiles (sides 14 and 18 from 16 channels).
+  cases.push_back({ConvShape{16, 14, 14, 8, 3, 3, 1, 1}, 2});
+  cases.push_back({ConvShape{16, 18, 14, 4, 3, 3, 1, 1}, 2});
   cases.push_back({ConvShape{2, 4, 3, 32, 2, 2, 1, 0}, 3});
   cases.push_back({ref::seed_cnn().conv1, 3});
   cases.push_back({ref::seed_cnn().conv2, 3});
@@ -323,7 +327,11 @@ TEST(LayersVsReference, Conv2dStride1ShiftedGemm) {
     const Vec xd = to_d(x), wd = to_d(w), bd = to_d(b), doutd = to_d(dout);
     Vec out_r(nout);
     ref::conv2d_forward(out_r.data(), xd.data(), wd.data(), bd.data(), N, s);
-    ref::expect_close(name + " out", out_valid.data(), out_r.data(), nout, 1e-4);
+    // F(4x4)'s transforms scale values by up to 100 before the products and back, so
+    // its outputs carry about 10x F(2x2)'s rounding relative to the output's scale
+    // (measured 2e-6 of it on the 4-lane build): a floor of 5% of the scale for it.
+    const bool f4 = wt::conv_winograd_applies(s) && wt::wino_for(s).m == 4;
+    ref::expect_close(name + " out", out_valid.data(), out_r.data(), nout, 1e-4, f4 ? 5e-2 : 1e-2);
 
     std::vector<float> dw0(w.size()), db0(b.size());
     rng.fill(dw0, -1.f, 1.f);
@@ -356,7 +364,8 @@ TEST(LayersVsReference, Conv2dStride1PooledBackward) {
   ref::Rng rng(34);
   for (const ConvShape& s : {ConvShape{4, 6, 8, 3, 3, 3, 1, 1}, ConvShape{8, 10, 6, 5, 3, 3, 1, 1},
                              ConvShape{12, 4, 4, 2, 3, 3, 1, 1}, ConvShape{1, 6, 10, 3, 3, 3, 1, 1},
-                             ref::seed_cnn().conv1, ref::seed_cnn().conv2}) {
+                             ConvShape{16, 14, 14, 4, 3, 3, 1, 1}, ref::seed_cnn().conv1,
+                             ref::seed_cnn().conv2}) {
     const int N = 3, Wp = wt::conv_s1_row(s), OH = s.OH(), OW = s.OW(), PH = OH / 2, PW = OW / 2;
     const std::string name = "pooled " + conv_name(s, N);
     std::vector<float> x((size_t)N * s.C * s.H * s.W), w(s.weight_size()), b(s.OC);
@@ -408,7 +417,7 @@ TEST(LayersVsReference, Conv2dStride1PooledBackward) {
 TEST(LayersVsReference, Conv2dReluPoolFusedMatchesUnfused) {
   ref::Rng rng(35);
   for (const ConvShape& s : {ConvShape{4, 8, 8, 4, 3, 3, 1, 1}, ConvShape{5, 6, 10, 6, 3, 3, 1, 1},
-                             ref::seed_cnn().conv2}) {
+                             ConvShape{16, 14, 18, 4, 3, 3, 1, 1}, ref::seed_cnn().conv2}) {
     ASSERT_TRUE(wt::conv_relu_pool_fused(s));
     const int N = 5, Wp = wt::conv_s1_row(s), OH = s.OH(), OW = s.OW();
     const std::string name = "fused " + conv_name(s, N);
