@@ -46,11 +46,8 @@ void tap_rows(const float** rows, const float* base, const ConvShape& s) {
 void pad_image(float* pad, const float* img, const ConvShape& s) {
   const int Wp = conv_s1_row(s), plane = (int)conv_s1_plane(s);
   for (int c = 0; c < s.C; ++c)
-    for (int h = 0; h < s.H; ++h) {
-      float* dst = pad + (size_t)c * plane + (size_t)(h + s.pad) * Wp + s.pad;
-      const float* src = img + ((size_t)c * s.H + h) * s.W;
-      for (int w = 0; w < s.W; ++w) dst[w] = src[w];
-    }
+    copy_rows_f32(pad + (size_t)c * plane + (size_t)s.pad * Wp + s.pad, Wp, img + (size_t)c * s.H * s.W,
+                  s.W, s.H, s.W, /*zero_tail=*/false);
 }
 }  // namespace
 

@@ -427,6 +427,10 @@ void copy_rows_f32(float* dst, int ldd, const float* src, int lds, size_t rows, 
     const float* in = src + r * lds;
     int x = 0;
     for (; x + 4 <= cols; x += 4) hn::StoreU(hn::LoadU(d, in + x), d, o + x);
+    if (x < cols && cols >= 4) {  // the last 4 columns again, overlapping: no scalar tail
+      hn::StoreU(hn::LoadU(d, in + cols - 4), d, o + cols - 4);
+      x = cols;
+    }
     for (; x < cols; ++x) o[x] = in[x];
     if (zero_tail)
       for (; x < ldd; ++x) o[x] = 0.f;

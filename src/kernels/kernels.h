@@ -149,6 +149,7 @@ void winograd_output_relu_pool_f32(float* pooled, int32_t* idx, const float* M, 
 void transpose_f32(float* dst, int ldd, const float* src, int lds, int rows, int cols);
 // `rows` rows of `cols` floats from src (rows lds apart) to dst (rows ldd apart); with
 // zero_tail, columns cols..ldd-1 of dst become 0 (the junk columns of padded rows).
+// dst and src must not overlap.
 void copy_rows_f32(float* dst, int ldd, const float* src, int lds, size_t rows, int cols, bool zero_tail);
 
 // dst[i] += src[i]
