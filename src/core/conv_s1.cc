@@ -121,10 +121,7 @@ void conv2d_s1_forward(float* out, float* pad, float* scratch, const float* inp,
   for (int n = 0; n < N; ++n) {
     pad_image(pad + n * ps, inp + n * isz, s);
     tap_rows(rows, pad + n * ps, s);
-    float* o = out + n * osz;
-    for (int oc = 0; oc < s.OC; ++oc)
-      for (int p = 0; p < P; ++p) o[(size_t)oc * P + p] = b[oc];
-    gemm_nn_rows_f32(s.OC, P, K, w, K, rows, o, P, /*acc=*/true);
+    gemm_nn_rows_bias_f32(s.OC, P, K, w, K, rows, b, out + n * osz, P);
   }
 }
 

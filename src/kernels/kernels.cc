@@ -46,15 +46,21 @@ struct PackedPanel {
 // C[0..MR, j..j+NV*L] (+)= A * B[k0..k0+KC]. With tail > 0 (NV = 1) only the last
 // `tail` lanes are written: the block then overlaps columns already done, which
 // beats a scalar remainder (14-wide rows of 15 floats leave 2 columns of 210).
+// With `bias` (not null: row r's is bias[r]), C = bias + A * B as if C had held the
+// bias and acc were set: the sums start from it (the tail adds it to the products'
+// sum, as it adds C's old value).
 template <int MR, int NV, class Panel, class Rows>
 HWY_INLINE void gemm_block(int KC, Panel A, Rows B, int k0, float* HWY_RESTRICT C, int ldc,
-                           bool acc, int j, int tail = 0) {
+                           bool acc, const float* bias, int j, int tail = 0) {
   const DF d;
   const size_t L = hn::Lanes(d);
   VF c[MR][NV];
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NV; ++v)
-      c[r][v] = acc && tail == 0 ? hn::LoadU(d, C + (size_t)r * ldc + j + v * L) : hn::Zero(d);
+      c[r][v] = tail != 0 ? hn::Zero(d)
+                : bias    ? hn::Set(d, bias[r])
+                : acc     ? hn::LoadU(d, C + (size_t)r * ldc + j + v * L)
+                          : hn::Zero(d);
   for (int k = 0; k < KC; ++k) {
     const float* b = B[k0 + k] + j;
     VF bv[NV];
@@ -74,26 +80,27 @@ HWY_INLINE void gemm_block(int KC, Panel A, Rows B, int k0, float* HWY_RESTRICT 
     hn::Store(c[r][0], d, t[r]);
     for (int l = (int)L - tail; l < (int)L; ++l) {
       float* out = C + (size_t)r * ldc + j + l;
-      *out = acc ? *out + t[r][l] : t[r][l];
+      *out = bias ? bias[r] + t[r][l] : acc ? *out + t[r][l] : t[r][l];
     }
   }
 }
 
 // One strip of MR rows of C over all N columns, for the K-slice k0..k0+KC.
 template <int MR, int NV, class Panel, class Rows>
-HWY_INLINE void gemm_strip(int N, int KC, Panel A, Rows B, int k0, float* C, int ldc, bool acc) {
+HWY_INLINE void gemm_strip(int N, int KC, Panel A, Rows B, int k0, float* C, int ldc, bool acc,
+                           const float* bias) {
   const int L = (int)hn::Lanes(DF());
   int j = 0;
-  for (; j + NV * L <= N; j += NV * L) gemm_block<MR, NV>(KC, A, B, k0, C, ldc, acc, j);
+  for (; j + NV * L <= N; j += NV * L) gemm_block<MR, NV>(KC, A, B, k0, C, ldc, acc, bias, j);
   if (NV > 2)
-    for (; j + 2 * L <= N; j += 2 * L) gemm_block<MR, 2>(KC, A, B, k0, C, ldc, acc, j);
-  for (; j + L <= N; j += L) gemm_block<MR, 1>(KC, A, B, k0, C, ldc, acc, j);
+    for (; j + 2 * L <= N; j += 2 * L) gemm_block<MR, 2>(KC, A, B, k0, C, ldc, acc, bias, j);
+  for (; j + L <= N; j += L) gemm_block<MR, 1>(KC, A, B, k0, C, ldc, acc, bias, j);
   if (j < N && N >= L) {
-    gemm_block<MR, 1>(KC, A, B, k0, C, ldc, acc, N - L, N - j);
+    gemm_block<MR, 1>(KC, A, B, k0, C, ldc, acc, bias, N - L, N - j);
   } else {
     for (; j < N; ++j)  // fewer than L columns in all: scalar
       for (int r = 0; r < MR; ++r) {
-        float s = acc ? C[(size_t)r * ldc + j] : 0.f;
+        float s = bias ? bias[r] : acc ? C[(size_t)r * ldc + j] : 0.f;
         for (int k = 0; k < KC; ++k) s += A(r, k) * B[k0 + k][j];
         C[(size_t)r * ldc + j] = s;
       }
@@ -110,7 +117,7 @@ constexpr int kGemmKC = 512;
 
 template <int MR, bool kTransA, class Rows>
 HWY_INLINE void gemm_rows(int N, int K, const float* A, int lda, Rows B,
-                          float* C, int ldc, bool acc, int i) {
+                          float* C, int ldc, bool acc, const float* bias, int i) {
   alignas(16) float ap[MR * kGemmKC];
   for (int k0 = 0; k0 == 0 || k0 < K; k0 += kGemmKC) {  // once when K = 0: C = 0 or C
     const int KC = std::min(kGemmKC, K - k0);
@@ -118,16 +125,17 @@ HWY_INLINE void gemm_rows(int N, int K, const float* A, int lda, Rows B,
       for (int r = 0; r < MR; ++r)
         ap[k * MR + r] = kTransA ? A[(size_t)(k0 + k) * lda + i + r] : A[(size_t)(i + r) * lda + k0 + k];
     gemm_strip<MR, kGemmNV>(N, KC, PackedPanel<MR>{ap}, B, k0, C + (size_t)i * ldc, ldc,
-                            acc || k0 > 0);
+                            acc || k0 > 0, k0 == 0 && bias ? bias + i : nullptr);
   }
 }
 
 template <bool kTransA, class Rows>
-void gemm_xn(int M, int N, int K, const float* A, int lda, Rows B, float* C, int ldc, bool acc) {
+void gemm_xn(int M, int N, int K, const float* A, int lda, Rows B, float* C, int ldc, bool acc,
+             const float* bias = nullptr) {
   int i = 0;
   constexpr int MR = kGemmMR;
-  for (; i + MR <= M; i += MR) gemm_rows<MR, kTransA>(N, K, A, lda, B, C, ldc, acc, i);
-  for (; i < M; ++i) gemm_rows<1, kTransA>(N, K, A, lda, B, C, ldc, acc, i);
+  for (; i + MR <= M; i += MR) gemm_rows<MR, kTransA>(N, K, A, lda, B, C, ldc, acc, bias, i);
+  for (; i < M; ++i) gemm_rows<1, kTransA>(N, K, A, lda, B, C, ldc, acc, bias, i);
 }
 
 }  // namespace
@@ -140,6 +148,11 @@ void gemm_nn_f32(int M, int N, int K, const float* A, int lda, const float* B, i
 void gemm_nn_rows_f32(int M, int N, int K, const float* A, int lda, const float* const* B,
                       float* C, int ldc, bool acc) {
   gemm_xn<false>(M, N, K, A, lda, TableRows{B}, C, ldc, acc);
+}
+
+void gemm_nn_rows_bias_f32(int M, int N, int K, const float* A, int lda, const float* const* B,
+                           const float* bias, float* C, int ldc) {
+  gemm_xn<false>(M, N, K, A, lda, TableRows{B}, C, ldc, /*acc=*/false, bias);
 }
 
 void gemm_tn_f32(int M, int N, int K, const float* A, int lda, const float* B, int ldb,

@@ -25,6 +25,11 @@ void gemm_nn_f32(int M, int N, int K, const float* A, int lda, const float* B, i
 // C[M,N] (+)= A[M,K] * B[K,N] where row k of B is B[k] (a table of row pointers).
 void gemm_nn_rows_f32(int M, int N, int K, const float* A, int lda, const float* const* B,
                       float* C, int ldc, bool acc);
+// C[M,N] = bias + A[M,K] * B[K,N] (row m's bias: bias[m]), the same numbers, bit for
+// bit, as filling row m of C with bias[m] and calling gemm_nn_rows_f32 with acc (the
+// sums start from the bias), without the fill.
+void gemm_nn_rows_bias_f32(int M, int N, int K, const float* A, int lda, const float* const* B,
+                           const float* bias, float* C, int ldc);
 // C[M,N] (+)= A[K,M]^T * B[K,N]
 void gemm_tn_f32(int M, int N, int K, const float* A, int lda, const float* B, int ldb,
                  float* C, int ldc, bool acc);

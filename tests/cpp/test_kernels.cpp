@@ -194,6 +194,30 @@ const size_t kLens[] = {0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 72, 196, 784
 
 bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
+// gemm_nn_rows_bias_f32 is bit for bit C filled with the bias then gemm_nn_rows_f32 with
+// acc (vector blocks, the overlapping tail block, the scalar path of N < lanes, and K
+// past one packed slice), and writes nothing outside C.
+TEST(Kernels, GemmNnRowsBiasIsFillThenAccumulate) {
+  ref::Rng rng(41);
+  for (int M : {1, 2, 3, 8, 17})
+    for (int N : {1, 3, 7, 12, 14, 33, 210})
+      for (int K : {1, 9, 25, 600}) {
+        const int ldc = N + 3;
+        std::vector<float> A((size_t)M * K), B((size_t)K * N), bias(M);
+        rng.fill(A, -1.f, 1.f), rng.fill(B, -1.f, 1.f), rng.fill(bias, -1.f, 1.f);
+        std::vector<const float*> rows(K);
+        for (int k = 0; k < K; ++k) rows[k] = B.data() + (size_t)k * N;
+        std::vector<float> want((size_t)M * ldc + 1, kNaN), got(want);
+        for (int m = 0; m < M; ++m)
+          for (int n = 0; n < N; ++n) want[(size_t)m * ldc + n] = bias[m];
+        wt::gemm_nn_rows_f32(M, N, K, A.data(), K, rows.data(), want.data(), ldc, /*acc=*/true);
+        wt::gemm_nn_rows_bias_f32(M, N, K, A.data(), K, rows.data(), bias.data(), got.data(), ldc);
+        for (size_t i = 0; i < got.size(); ++i)
+          ASSERT_TRUE(same_bits(got[i], want[i])) << "M=" << M << " N=" << N << " K=" << K << " at " << i
+                                                  << ": " << got[i] << " vs " << want[i];
+      }
+}
+
 // Softmax rows against a double reference: every probability within a few float ulps
 // (Highway's Exp has at most 1 ulp of error), rows whose values would overflow a naive
 // exp, one dominant logit (others underflow to 0), and row counts that leave a vector tail.
