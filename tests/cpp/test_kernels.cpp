@@ -194,6 +194,26 @@ const size_t kLens[] = {0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 72, 196, 784
 
 bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
+// gemm_nn_f32 over a B too large for the cache goes in column chunks: bit for bit what
+// the unchunked kernel gives (gemm_nn_rows_f32 on the same rows), for the Linear input
+// gradient's shape and widths that end in partial blocks.
+TEST(Kernels, GemmNnColumnChunksChangeNoBits) {
+  ref::Rng rng(43);
+  for (int N : {3136, 2049 + 1024, 5000 + 3})
+    for (bool acc : {false, true}) {
+      const int M = 5, K = 130;
+      std::vector<float> A((size_t)M * K), B((size_t)K * N), c0((size_t)M * N);
+      rng.fill(A, -1.f, 1.f), rng.fill(B, -1.f, 1.f), rng.fill(c0, -1.f, 1.f);
+      std::vector<const float*> rows(K);
+      for (int k = 0; k < K; ++k) rows[k] = B.data() + (size_t)k * N;
+      std::vector<float> want = c0, got = c0;
+      wt::gemm_nn_rows_f32(M, N, K, A.data(), K, rows.data(), want.data(), N, acc);
+      wt::gemm_nn_f32(M, N, K, A.data(), K, B.data(), N, got.data(), N, acc);
+      for (size_t i = 0; i < got.size(); ++i)
+        ASSERT_TRUE(same_bits(got[i], want[i])) << "N=" << N << " acc=" << acc << " at " << i;
+    }
+}
+
 // gemm_nn_rows_bias_f32 is bit for bit C filled with the bias then gemm_nn_rows_f32 with
 // acc (vector blocks, the overlapping tail block, the scalar path of N < lanes, and K
 // past one packed slice), and writes nothing outside C.
