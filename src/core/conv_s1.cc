@@ -52,8 +52,9 @@ void pad_image(float* pad, const float* img, const ConvShape& s) {
 }  // namespace
 
 size_t conv_s1_forward_scratch(const ConvShape& s) {
-  return conv_winograd_applies(s) ? winograd_scratch(s.C, s.OC, wino_for(s))
-                                  : rows_floats((size_t)s.K()) + 16;
+  const size_t rows = rows_floats((size_t)s.K()) + 16;
+  if (conv_wino25_applies(s)) return std::max(rows, winograd_scratch(s.C, s.OC, wino_for(s)));
+  return conv_winograd_applies(s) ? winograd_scratch(s.C, s.OC, wino_for(s)) : rows;
 }
 
 namespace {
@@ -77,7 +78,9 @@ void pooled_weights(float* wh, const float* w, const ConvShape& s) {
       std::fill(row + R, row + ldw, 0.f);
     }
 }
+// The forward's U (and for 3x3, the input gradient's F(2x2) U).
 size_t winograd_prepared_floats(const ConvShape& s) {
+  if (conv_wino25_applies(s)) return (size_t)36 * s.OC * s.C;
   return conv_winograd_applies(s) ? (size_t)(wino_for(s).xi + 16) * s.OC * s.C : 0;
 }
 }  // namespace
@@ -92,6 +95,8 @@ void conv_s1_prepare(float* prepared, const float* w, const ConvShape& s, bool p
     const Wino k = wino_for(s);
     winograd_weights_for(k, prepared, w, s.OC, s.C, /*adjoint=*/false);
     winograd_weights(prepared + (size_t)k.xi * s.OC * s.C, w, s.C, s.OC, /*adjoint=*/true);
+  } else if (conv_wino25_applies(s)) {
+    winograd25_weights(prepared, w, s.OC, s.C);
   }
   if (pooled && conv_pooled_backward_fits(s)) pooled_weights(prepared + winograd_prepared_floats(s), w, s);
 }
@@ -125,7 +130,7 @@ void conv2d_s1_forward(float* out, float* pad, float* scratch, const float* inp,
   }
 }
 
-bool conv_relu_pool_fused(const ConvShape& s) { return conv_winograd_applies(s); }
+bool conv_relu_pool_fused(const ConvShape& s) { return conv_winograd_applies(s) || conv_wino25_applies(s); }
 
 void conv2d_s1_relu_pool_forward(float* pooled, int32_t* idx, float* pad, float* scratch,
                                  const float* inp, const float* w, const float* b, int N,
@@ -143,7 +148,9 @@ void conv2d_s1_relu_pool_forward(float* pooled, int32_t* idx, float* pad, float*
     winograd_group(k, pad + n0 * ps, Wp, plane, ps, G, U, s.C, s.OC,
                    scratch + (size_t)k.xi * s.OC * s.C, [&](int g, const float* M, int ldt) {
                      const size_t o = (n0 + g) * pz;
-                     if (k.m == 4)
+                     if (k.r == 5)
+                       winograd25_output_relu_pool_f32(pooled + o, idx + o, M, ldt, b, s.OC, k.TH, k.TW);
+                     else if (k.m == 4)
                        winograd4_output_relu_pool_f32(pooled + o, idx + o, M, ldt, b, s.OC, k.TH, k.TW,
                                                       s.OH() / 2, s.OW() / 2);
                      else winograd_output_relu_pool_f32(pooled + o, idx + o, M, ldt, b, s.OC, k.TH, k.TW);

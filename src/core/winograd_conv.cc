@@ -12,6 +12,14 @@ bool conv_winograd_applies(const ConvShape& s) {
   return s.KH == 3 && s.KW == 3 && s.stride == 1 && s.pad == 1 && s.OH() % 2 == 0 &&
          s.OW() % 2 == 0 && s.OW() >= 8 && s.C >= 4 && s.OC >= 4;
 }
+// F(2x2, 5x5), for the forward of 5x5 convs that ReLU and a 2x2 max-pool follow (lenet5's
+// 6->16): its 2x2 tiles are the pooling windows. Patches read up to 3 columns past the
+// output's last one: the right padding, or (rows sharing their padding) the next row's
+// left padding, zero either way.
+bool conv_wino25_applies(const ConvShape& s) {
+  return s.KH == 5 && s.KW == 5 && s.stride == 1 && s.OH() % 2 == 0 && s.OW() % 2 == 0 &&
+         s.OW() >= 8 && s.C >= 4 && s.OC >= 4;
+}
 
 // U[xi, o, i] = (G g G^T)[xi] for the 3x3 kernel g = w[o, i] (or, with `adjoint`,
 // g = w[i, o] rotated 180 degrees: the kernel of the input gradient).
@@ -81,8 +89,48 @@ void winograd4_weights(float* U, const float* w, int cout, int cin, bool adjoint
         std::memcpy(U + (size_t)xi * xs + (size_t)o * cin + i0, tile[xi], sizeof(float) * nb);
     }
 }
+// F(2x2, 5x5)'s: U[xi, o, i] = (G g G^T)[xi] for the 5x5 kernel g = w[o, i], G of
+// kernels.h (6x5), in the same blocks of input channels.
+void winograd25_weights(float* U, const float* w, int cout, int cin) {
+  auto gt = [](const float g[5], float out[6]) {  // G times a 5-vector
+    constexpr float k6 = 1.f / 6, k12 = 1.f / 12, k24 = 1.f / 24, k3 = 1.f / 3, k23 = 2.f / 3;
+    const float even = g[0] + g[2] + g[4], odd = g[1] + g[3];
+    const float a = g[0] * k24 + g[2] * k6 + g[4] * k23, b = g[1] * k12 + g[3] * k3;
+    out[0] = 0.25f * g[0];
+    out[1] = -(even + odd) * k6;
+    out[2] = -(even - odd) * k6;
+    out[3] = a + b;
+    out[4] = a - b;
+    out[5] = g[4];
+  };
+  const size_t xs = (size_t)cout * cin;
+  constexpr int kBlock = 16;
+  float tile[36][kBlock];
+  for (int o = 0; o < cout; ++o)
+    for (int i0 = 0; i0 < cin; i0 += kBlock) {
+      const int nb = std::min(kBlock, cin - i0);
+      for (int b = 0; b < nb; ++b) {
+        const float* g = w + ((size_t)o * cin + i0 + b) * 25;
+        float gg[6][5];  // G g, column by column
+        for (int v = 0; v < 5; ++v) {
+          const float col[5] = {g[v], g[5 + v], g[10 + v], g[15 + v], g[20 + v]};
+          float out[6];
+          gt(col, out);
+          for (int r = 0; r < 6; ++r) gg[r][v] = out[r];
+        }
+        for (int r = 0; r < 6; ++r) {  // (G g) G^T, row by row
+          float out[6];
+          gt(gg[r], out);
+          for (int nu = 0; nu < 6; ++nu) tile[6 * r + nu][b] = out[nu];
+        }
+      }
+      for (int xi = 0; xi < 36; ++xi)
+        std::memcpy(U + (size_t)xi * xs + (size_t)o * cin + i0, tile[xi], sizeof(float) * nb);
+    }
+}
 void winograd_weights_for(const Wino& k, float* U, const float* w, int cout, int cin, bool adjoint) {
-  if (k.m == 4) winograd4_weights(U, w, cout, cin, adjoint);
+  if (k.r == 5) winograd25_weights(U, w, cout, cin);
+  else if (k.m == 4) winograd4_weights(U, w, cout, cin, adjoint);
   else winograd_weights(U, w, cout, cin, adjoint);
 }
 namespace {

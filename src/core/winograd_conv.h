@@ -17,7 +17,11 @@ namespace wt {
 // channels) no longer stay in cache. A column's sum is the same in any group.
 inline int wino_group(int tiles) { return std::max(1, std::min(4, 256 / tiles)); }
 
-// The forward's Winograd variant of a conv (conv_winograd_applies): F(4x4, 3x3), 36
+// F(2x2, 5x5) for the 5x5 convs that ReLU and a 2x2 max-pool follow (winograd_conv.cc).
+bool conv_wino25_applies(const ConvShape& s);
+
+// The forward's Winograd variant of a conv (conv_winograd_applies, or F(2x2, 5x5) where
+// conv_wino25_applies: 36 products per 4 outputs instead of 100): F(4x4, 3x3), 36
 // products per 16 outputs instead of F(2x2, 3x3)'s 64, where the output's sides are
 // multiples of 4 and it is 16 or more wide (cifar-convnet's 32x32 and 16x16 planes),
 // or where the sides are 14 or more and the input has 16 or more channels, the last
@@ -34,12 +38,14 @@ inline int wino_group(int tiles) { return std::max(1, std::min(4, 256 / tiles));
 struct Wino {
   int m, xi, TH, TW, OH, OW;
   bool pad1 = false;
+  int r = 3;  // the kernel's side: 3, or 5 for F(2x2, 5x5) (conv_wino25_applies)
   int tiles() const { return TH * TW; }
   bool clipped() const { return OH < m * TH || OW < m * TW; }
 };
 inline Wino wino_f2(int OH, int OW) { return {2, 16, OH / 2, OW / 2, OH, OW}; }
 inline Wino wino_for(const ConvShape& s) {
   const int OH = s.OH(), OW = s.OW();
+  if (s.KH == 5) return {2, 36, OH / 2, OW / 2, OH, OW, false, 5};
   if ((OH % 4 == 0 && OW % 4 == 0 && OW >= 16) || (OH >= 14 && OW >= 14 && s.C >= 16))
     return {4, 36, (OH + 3) / 4, (OW + 3) / 4, OH, OW};
   return wino_f2(OH, OW);
@@ -54,6 +60,7 @@ inline size_t winograd_scratch(int cin, int cout, const Wino& k) {
 // (winograd_weights), F(4x4, 3x3)'s (winograd4_weights), or the variant k's.
 void winograd_weights(float* U, const float* w, int cout, int cin, bool adjoint);
 void winograd4_weights(float* U, const float* w, int cout, int cin, bool adjoint);
+void winograd25_weights(float* U, const float* w, int cout, int cin);
 void winograd_weights_for(const Wino& k, float* U, const float* w, int cout, int cin, bool adjoint);
 
 // A group of G <= wino_group(T) images: out planes (cout per image) = U (*) padded input
@@ -71,7 +78,8 @@ void winograd_group(const Wino& k, const float* in, int in_ld, size_t in_plane, 
   for (int g = 0; g < G; ++g) {
     float* v = V + (size_t)g * T;
     const float* img = in + g * in_image;
-    if (k.m == 4) winograd4_input_f32(v, ldt, img, in_ld, in_plane, cin, k.TH, k.TW);
+    if (k.r == 5) winograd25_input_f32(v, ldt, img, in_ld, in_plane, cin, k.TH, k.TW);
+    else if (k.m == 4) winograd4_input_f32(v, ldt, img, in_ld, in_plane, cin, k.TH, k.TW);
     else if (k.pad1) winograd_input_pad1_f32(v, ldt, img, in_ld, in_plane, cin, k.TH, k.TW);
     else winograd_input_f32(v, ldt, img, in_ld, in_plane, cin, k.TH, k.TW);
   }

@@ -105,6 +105,23 @@ void winograd4_output_f32(float* out, int out_ld, size_t out_plane, const float*
 void winograd4_output_relu_pool_f32(float* pooled, int32_t* idx, const float* M, int ldt,
                                     const float* bias, int OC, int TH, int TW, int PH, int PW);
 
+// Winograd F(2x2, 5x5): 2x2 output tiles from 6x6 input patches at stride 2, 36
+// products per tile and channel pair instead of 100, with F(4x4, 3x3)'s B^T (the same
+// six points 0, 1, -1, 2, -2, infinity) and
+//   G = [1/4 0 0 0 0; -1/6 -1/6 -1/6 -1/6 -1/6; -1/6 1/6 -1/6 1/6 -1/6;
+//        1/24 1/12 1/6 1/3 2/3; 1/24 -1/12 1/6 -1/3 2/3; 0 0 0 0 1],
+//   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 1].
+// V[xi, c, t] (xi = 0..35, F(2x2, 3x3)'s layouts) for the patch at rows 2 ty..,
+// columns 2 tx.. (TW >= 4; reads columns up to 2 TW + 3), and out[oc, 2 ty + i, 2 tx + j]
+// = (A^T M A)[i, j] + bias[oc]; the fused ReLU + pool writes pooled and idx [OC, TH, TW]
+// (a 2x2 tile is a pooling window) as winograd_output_relu_pool_f32 does.
+void winograd25_input_f32(float* V, int ldt, const float* in, int in_ld, size_t in_plane, int C,
+                          int TH, int TW);
+void winograd25_output_f32(float* out, int out_ld, size_t out_plane, const float* M, int ldt,
+                           const float* bias, int OC, int TH, int TW);
+void winograd25_output_relu_pool_f32(float* pooled, int32_t* idx, const float* M, int ldt,
+                                     const float* bias, int OC, int TH, int TW);
+
 // The adjoint of winograd_output_f32's transform, for the weight gradient: with dY the
 // 2x2 tile of dout at rows 2ty, 2ty+1, columns 2tx, 2tx+1 of plane oc (row stride out_ld,
 // plane stride out_plane), dM[xi, oc, t] = (A dY A^T)[xi] at

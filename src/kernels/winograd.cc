@@ -1,5 +1,5 @@
 // Winograd convolution transforms (kernels.h), Highway on fixed 128-bit vectors:
-// F(2x2, 3x3) and F(4x4, 3x3) (Lavin and Gray, 2016). Vectors hold 4 neighbouring
+// F(2x2, 3x3), F(4x4, 3x3) (Lavin and Gray, 2016) and F(2x2, 5x5). Vectors hold 4 neighbouring
 // tiles of one tile row (for_tile_groups).
 #include <algorithm>
 #include <cstring>
@@ -196,23 +196,19 @@ HWY_INLINE void at6(const V m[6], V out[4]) {
 }
 }  // namespace
 
-void winograd4_input_f32(float* V, int ldt, const float* in, int in_ld, size_t in_plane, int C,
-                         int TH, int TW) {
+namespace {
+// V = B^T d B (B of F(4x4, 3x3), which F(2x2, 5x5) shares) for 4 neighbouring tiles
+// at a time: row(c, ty, tx, r, x) gives column j of patch row r of the 4 tiles in x[j].
+template <class Row>
+HWY_INLINE void winograd6_input(float* V, int ldt, int C, int TH, int TW, Row row) {
   const D4 d;
-  const hn::Repartition<double, D4> dd;
   const size_t T = (size_t)ldt, xs = wino_xi_stride(C, ldt);
   using Vec = decltype(hn::Zero(d));
   for_tile_groups(C, TH, TW, [&](int c, int ty, int tx) {
     Vec rows[6][6];  // rows[r][nu]: patch row r times B
     for (int r = 0; r < 6; ++r) {
-      const float* p = in + c * in_plane + (size_t)(4 * ty + r) * in_ld + 4 * tx;
       Vec x[6];
-      x[0] = hn::LoadU(d, p), x[1] = hn::LoadU(d, p + 4), x[2] = hn::LoadU(d, p + 8), x[3] = hn::LoadU(d, p + 12);
-      const Vec q4 = hn::LoadU(d, p + 16);
-      const Vec l12 = hn::InterleaveLower(d, x[1], x[2]), l34 = hn::InterleaveLower(d, x[3], q4);
-      transpose4(x[0], x[1], x[2], x[3]);  // x[j]: column j of the 4 tiles
-      x[4] = hn::BitCast(d, hn::InterleaveLower(dd, hn::BitCast(dd, l12), hn::BitCast(dd, l34)));
-      x[5] = hn::BitCast(d, hn::InterleaveUpper(dd, hn::BitCast(dd, l12), hn::BitCast(dd, l34)));
+      row(c, ty, tx, r, x);
       bt6(x, rows[r]);
     }
     float* v = V + (size_t)c * T + (size_t)ty * TW + tx;
@@ -222,6 +218,91 @@ void winograd4_input_f32(float* V, int ldt, const float* in, int in_ld, size_t i
       bt6(col, out);
       for (int mu = 0; mu < 6; ++mu) hn::StoreU(out[mu], d, v + (size_t)(6 * mu + nu) * xs);
     }
+  });
+}
+}  // namespace
+
+void winograd4_input_f32(float* V, int ldt, const float* in, int in_ld, size_t in_plane, int C,
+                         int TH, int TW) {
+  const D4 d;
+  const hn::Repartition<double, D4> dd;
+  winograd6_input(V, ldt, C, TH, TW, [&](int c, int ty, int tx, int r, auto* x) {
+    const float* p = in + c * in_plane + (size_t)(4 * ty + r) * in_ld + 4 * tx;
+    x[0] = hn::LoadU(d, p), x[1] = hn::LoadU(d, p + 4), x[2] = hn::LoadU(d, p + 8), x[3] = hn::LoadU(d, p + 12);
+    const auto q4 = hn::LoadU(d, p + 16);
+    const auto l12 = hn::InterleaveLower(d, x[1], x[2]), l34 = hn::InterleaveLower(d, x[3], q4);
+    transpose4(x[0], x[1], x[2], x[3]);  // x[j]: column j of the 4 tiles
+    x[4] = hn::BitCast(d, hn::InterleaveLower(dd, hn::BitCast(dd, l12), hn::BitCast(dd, l34)));
+    x[5] = hn::BitCast(d, hn::InterleaveUpper(dd, hn::BitCast(dd, l12), hn::BitCast(dd, l34)));
+  });
+}
+
+// F(2x2, 5x5): patches at stride 2, so column j of the 4 tiles is every other float
+// from 2 tx + j: the even or odd lanes of two loads 4 apart.
+void winograd25_input_f32(float* V, int ldt, const float* in, int in_ld, size_t in_plane, int C,
+                          int TH, int TW) {
+  const D4 d;
+  winograd6_input(V, ldt, C, TH, TW, [&](int c, int ty, int tx, int r, auto* x) {
+    const float* p = in + c * in_plane + (size_t)(2 * ty + r) * in_ld + 2 * tx;
+    const auto a0 = hn::LoadU(d, p), a2 = hn::LoadU(d, p + 2), a4 = hn::LoadU(d, p + 4);
+    const auto a6 = hn::LoadU(d, p + 6), a8 = hn::LoadU(d, p + 8);
+    x[0] = hn::ConcatEven(d, a4, a0), x[1] = hn::ConcatOdd(d, a4, a0);
+    x[2] = hn::ConcatEven(d, a6, a2), x[3] = hn::ConcatOdd(d, a6, a2);
+    x[4] = hn::ConcatEven(d, a8, a4), x[5] = hn::ConcatOdd(d, a8, a4);
+  });
+}
+
+namespace {
+// Calls emit(oc, ty, tx, y00, y01, y10, y11) with F(2x2, 5x5)'s (A^T M A) + bias for 4
+// neighbouring tiles at a time, A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 1].
+template <class Emit>
+HWY_INLINE void winograd25_output_tiles(const float* M, int ldt, const float* bias, int OC, int TH,
+                                        int TW, Emit emit) {
+  const D4 d;
+  using Vec = decltype(hn::Zero(d));
+  const size_t T = (size_t)ldt, xs = wino_xi_stride(OC, ldt);
+  const auto two = hn::Set(d, 2.f);
+  auto at2 = [&](const Vec m[6], Vec& o0, Vec& o1) {
+    const auto s12 = hn::Add(m[1], m[2]), d12 = hn::Sub(m[1], m[2]);
+    const auto s34 = hn::Add(m[3], m[4]), d34 = hn::Sub(m[3], m[4]);
+    o0 = hn::Add(hn::Add(m[0], s12), s34);
+    o1 = hn::Add(hn::Add(d12, hn::Mul(two, d34)), m[5]);
+  };
+  for_tile_groups(OC, TH, TW, [&](int oc, int ty, int tx) {
+    const auto b = hn::Set(d, bias ? bias[oc] : 0.f);
+    const float* m = M + (size_t)oc * T + (size_t)ty * TW + tx;
+    Vec s0[6], s1[6];  // (A^T M)[i, nu]
+    for (int nu = 0; nu < 6; ++nu) {
+      Vec col[6];
+      for (int mu = 0; mu < 6; ++mu) col[mu] = hn::LoadU(d, m + (size_t)(6 * mu + nu) * xs);
+      at2(col, s0[nu], s1[nu]);
+    }
+    Vec y00, y01, y10, y11;
+    at2(s0, y00, y01);
+    at2(s1, y10, y11);
+    emit(oc, ty, tx, hn::Add(y00, b), hn::Add(y01, b), hn::Add(y10, b), hn::Add(y11, b));
+  });
+}
+}  // namespace
+
+void winograd25_output_f32(float* out, int out_ld, size_t out_plane, const float* M, int ldt,
+                           const float* bias, int OC, int TH, int TW) {
+  const D4 d;
+  winograd25_output_tiles(M, ldt, bias, OC, TH, TW, [&](int oc, int ty, int tx, auto y00, auto y01, auto y10, auto y11) {
+    float* o = out + oc * out_plane + (size_t)(2 * ty) * out_ld + 2 * tx;
+    hn::StoreU(hn::InterleaveLower(d, y00, y01), d, o);
+    hn::StoreU(hn::InterleaveUpper(d, y00, y01), d, o + 4);
+    hn::StoreU(hn::InterleaveLower(d, y10, y11), d, o + out_ld);
+    hn::StoreU(hn::InterleaveUpper(d, y10, y11), d, o + out_ld + 4);
+  });
+}
+
+void winograd25_output_relu_pool_f32(float* pooled, int32_t* idx, const float* M, int ldt,
+                                     const float* bias, int OC, int TH, int TW) {
+  const size_t P = (size_t)TH * TW;
+  winograd25_output_tiles(M, ldt, bias, OC, TH, TW, [&](int oc, int ty, int tx, auto y00, auto y01, auto y10, auto y11) {
+    const size_t o = oc * P + (size_t)ty * TW + tx;
+    relu_max4(y00, y01, y10, y11, pooled + o, idx + o);
   });
 }
 

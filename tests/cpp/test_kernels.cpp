@@ -519,6 +519,83 @@ TEST(Kernels, Winograd4TransformsVsMatrices) {
       }
 }
 
+// F(2x2, 5x5): the input transform (B^T d B over 6x6 patches at stride 2) and the
+// output transform (A^T M A, A^T 2x6) against the matrices in double, and the fused
+// ReLU + pool bit for bit against the output transform then relu_maxpool2x2_forward_f32.
+TEST(Kernels, Winograd25TransformsVsMatrices) {
+  const double BT[6][6] = {{4, 0, -5, 0, 1, 0}, {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
+                           {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
+  const double AT[2][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 1}};
+  ref::Rng rng(15);
+  for (int C : {1, 3})
+    for (int TW : {4, 5, 7})
+      for (int TH : {1, 3}) {
+        const int T = TH * TW, ldt = T + 3;
+        // Planes of 2 TH + 4 rows of 2 TW + 4 columns, rows padded to in_ld.
+        const int in_ld = 2 * TW + 5, rows = 2 * TH + 4;
+        const size_t plane = (size_t)rows * in_ld;
+        std::vector<float> in(C * plane);
+        for (float& v : in) v = rng.uniform(-1.f, 1.f);
+        std::vector<float> V(36 * wt::wino_xi_stride(C, ldt), kNaN);
+        wt::winograd25_input_f32(V.data(), ldt, in.data(), in_ld, plane, C, TH, TW);
+        for (int c = 0; c < C; ++c)
+          for (int t = 0; t < T; ++t)
+            for (int a = 0; a < 6; ++a)
+              for (int b = 0; b < 6; ++b) {
+                const int ty = t / TW, tx = t % TW;
+                double want = 0, mag = 0;
+                for (int i = 0; i < 6; ++i)
+                  for (int j = 0; j < 6; ++j) {
+                    const double term = BT[a][i] * in[c * plane + (size_t)(2 * ty + i) * in_ld + 2 * tx + j] * BT[b][j];
+                    want += term, mag += std::fabs(term);
+                  }
+                ASSERT_NEAR(V[wino_at(6 * a + b, C, ldt, c, t)], want, 8 * kEpsF * mag + 1e-37)
+                    << "input transform C=" << C << " TW=" << TW << " TH=" << TH << " tile " << t << " xi=" << 6 * a + b;
+              }
+        for (size_t i = 0; i < V.size(); ++i)
+          if (!wino_in_tiles(i, C, ldt, T)) {
+            ASSERT_TRUE(std::isnan(V[i])) << "input transform wrote past T at " << i;
+          }
+
+        const int OC = 3, out_ld = 2 * TW + 1;
+        const size_t oplane = (size_t)2 * TH * out_ld + 2;
+        std::vector<float> M(36 * wt::wino_xi_stride(OC, ldt)), bias = {0.25f, -0.5f, 0.f}, out(OC * oplane, kNaN);
+        for (float& v : M) v = rng.uniform(-1.f, 1.f);
+        const float* bp = C == 1 ? nullptr : bias.data();
+        wt::winograd25_output_f32(out.data(), out_ld, oplane, M.data(), ldt, bp, OC, TH, TW);
+        for (int oc = 0; oc < OC; ++oc)
+          for (int y = 0; y < 2 * TH; ++y)
+            for (int x = 0; x < out_ld; ++x) {
+              const float got = out[oc * oplane + (size_t)y * out_ld + x];
+              if (x >= 2 * TW) {
+                ASSERT_TRUE(std::isnan(got)) << "output transform wrote column " << x;
+                continue;
+              }
+              const int t = (y / 2) * TW + x / 2, i = y % 2, j = x % 2;
+              double want = bp ? bp[oc] : 0.0, mag = std::fabs(want);
+              for (int a = 0; a < 6; ++a)
+                for (int b = 0; b < 6; ++b) {
+                  const double term = AT[i][a] * M[wino_at(6 * a + b, OC, ldt, oc, t)] * AT[j][b];
+                  want += term, mag += std::fabs(term);
+                }
+              ASSERT_NEAR(got, want, 12 * kEpsF * mag + 1e-37)
+                  << "output transform TW=" << TW << " TH=" << TH << " oc=" << oc << " at (" << y << "," << x << ")";
+            }
+
+        const int H = 2 * TH, W = 2 * TW;
+        for (size_t i = 0; i < M.size(); i += 7) M[i] = 0.f;  // some ties and cut windows
+        std::vector<float> conv((size_t)OC * H * W), want((size_t)OC * TH * TW), got(want.size(), kNaN);
+        std::vector<int32_t> want_idx(want.size()), got_idx(want.size(), -1);
+        wt::winograd25_output_f32(conv.data(), W, (size_t)H * W, M.data(), ldt, bp, OC, TH, TW);
+        wt::relu_maxpool2x2_forward_f32(want.data(), want_idx.data(), conv.data(), OC, H, W);
+        wt::winograd25_output_relu_pool_f32(got.data(), got_idx.data(), M.data(), ldt, bp, OC, TH, TW);
+        for (size_t i = 0; i < want.size(); ++i) {
+          ASSERT_TRUE(same_bits(got[i], want[i])) << "fused relu-pool TW=" << TW << " TH=" << TH << " at " << i;
+          ASSERT_EQ(got_idx[i], want_idx[i]) << "fused relu-pool index TW=" << TW << " TH=" << TH << " at " << i;
+        }
+      }
+}
+
 TEST(Kernels, TransposeExact) {
   ref::Rng rng(9);
   for (int rows : {1, 3, 4, 5, 8, 9, 16, 17})

@@ -446,6 +446,58 @@ TEST(LayersVsReference, Conv2dReluPoolFusedMatchesUnfused) {
   }
 }
 
+// 5x5 convs that ReLU and a 2x2 max-pool follow take Winograd F(2x2, 5x5) in the fused
+// forward: against the double reference (conv, ReLU, pool), pooled values within F(2x2,
+// 5x5)'s rounding, the max's index where the window's two largest values are apart by
+// more than it, and the padded input as the unfused forward leaves it (the backward
+// reads it). lenet5's 6->16 conv, pads of 2 and 1 (patches read the next row's padding).
+TEST(LayersVsReference, Conv2d5x5ReluPoolWinogradVsReference) {
+  ref::Rng rng(36);
+  for (const ConvShape& s : {ConvShape{6, 14, 14, 16, 5, 5, 1, 0}, ConvShape{4, 12, 16, 5, 5, 5, 1, 2},
+                             ConvShape{8, 10, 12, 6, 5, 5, 1, 1}}) {
+    ASSERT_TRUE(wt::conv_relu_pool_fused(s));
+    const int N = 3, OH = s.OH(), OW = s.OW(), PH = OH / 2, PW = OW / 2;
+    const std::string name = "fused 5x5 " + conv_name(s, N);
+    std::vector<float> x((size_t)N * s.C * s.H * s.W), w(s.weight_size()), b(s.OC);
+    rng.fill(x, -1.f, 1.f);
+    rng.fill(w, -0.5f, 0.5f);
+    rng.fill(b, -0.2f, 0.2f);
+    std::vector<float> pad1((size_t)N * wt::conv_s1_pad_size(s), 0.f), pad2 = pad1;
+    std::vector<float> scratch(wt::conv_s1_forward_scratch(s)), out((size_t)N * s.OC * OH * wt::conv_s1_row(s));
+    const size_t np = (size_t)N * s.OC * PH * PW;
+    std::vector<float> pooled(np, -7.f);
+    std::vector<int32_t> idx(np, -7);
+    wt::conv2d_s1_relu_pool_forward(pooled.data(), idx.data(), pad2.data(), scratch.data(), x.data(), w.data(),
+                                    b.data(), N, s);
+    wt::conv2d_s1_forward(out.data(), pad1.data(), scratch.data(), x.data(), w.data(), b.data(), N, s);
+    EXPECT_EQ(0, std::memcmp(pad2.data(), pad1.data(), pad1.size() * sizeof(float))) << name << ": padded input";
+    const Vec xd = to_d(x), wd = to_d(w), bd = to_d(b);
+    Vec conv((size_t)N * s.OC * OH * OW);
+    ref::conv2d_forward(conv.data(), xd.data(), wd.data(), bd.data(), N, s);
+    const double scale = ref::max_abs(conv.data(), conv.size()), tol = 2e-6 * scale;
+    size_t checked = 0, cut = 0;
+    for (size_t pl = 0; pl < (size_t)N * s.OC; ++pl)
+      for (int py = 0; py < PH; ++py)
+        for (int px = 0; px < PW; ++px) {
+          double v[4];
+          for (int q = 0; q < 4; ++q) v[q] = conv[(pl * OH + 2 * py + q / 2) * OW + 2 * px + q % 2];
+          int best = 0;
+          for (int q = 1; q < 4; ++q) if (v[q] > v[best]) best = q;
+          double second = -1e300;
+          for (int q = 0; q < 4; ++q) if (q != best) second = std::max(second, v[q]);
+          const size_t o = (pl * PH + py) * PW + px;
+          ASSERT_NEAR(pooled[o], std::max(0.0, v[best]), tol) << name << " window " << o;
+          if (v[best] - second > 2 * tol && std::fabs(v[best]) > 2 * tol) {
+            ASSERT_EQ(idx[o], v[best] > 0 ? best : 4) << name << " window " << o;
+            ++checked, cut += v[best] <= 0;
+          }
+        }
+    EXPECT_GT(checked, np / 2) << name;
+    EXPECT_GT(cut, 0u) << name << ": no window cut by ReLU";
+    if (HasFailure()) return;
+  }
+}
+
 TEST(LayersVsReference, MaxPoolForwardBackward) {
   ref::Rng rng(32);
   struct P { int N, C, H, W, k, stride; };
