@@ -51,10 +51,15 @@ void pad_image(float* pad, const float* img, const ConvShape& s) {
 }
 }  // namespace
 
+namespace {
+// Whether the forward runs Winograd: 3x3 convs (conv_winograd_applies) always, 5x5 ones
+// (conv_wino25_applies) where ReLU and the pool are fused into it.
+bool forward_winograd(const ConvShape& s) { return conv_winograd_applies(s) || conv_wino25_applies(s); }
+}  // namespace
+
 size_t conv_s1_forward_scratch(const ConvShape& s) {
-  const size_t rows = rows_floats((size_t)s.K()) + 16;
-  if (conv_wino25_applies(s)) return std::max(rows, winograd_scratch(s.C, s.OC, wino_for(s)));
-  return conv_winograd_applies(s) ? winograd_scratch(s.C, s.OC, wino_for(s)) : rows;
+  const size_t rows = rows_floats((size_t)s.K()) + 16;  // the shifted GEMM's (5x5: unfused)
+  return forward_winograd(s) ? std::max(rows, winograd_scratch(s.C, s.OC, wino_for(s))) : rows;
 }
 
 namespace {
@@ -78,10 +83,11 @@ void pooled_weights(float* wh, const float* w, const ConvShape& s) {
       std::fill(row + R, row + ldw, 0.f);
     }
 }
-// The forward's U (and for 3x3, the input gradient's F(2x2) U).
+// The forward's U, then for 3x3 kernels the input gradient's (F(2x2, 3x3)).
 size_t winograd_prepared_floats(const ConvShape& s) {
-  if (conv_wino25_applies(s)) return (size_t)36 * s.OC * s.C;
-  return conv_winograd_applies(s) ? (size_t)(wino_for(s).xi + 16) * s.OC * s.C : 0;
+  if (!forward_winograd(s)) return 0;
+  const Wino k = wino_for(s);
+  return (size_t)(k.xi + (k.r == 3 ? 16 : 0)) * s.OC * s.C;
 }
 }  // namespace
 
@@ -91,12 +97,10 @@ size_t conv_s1_prepared_floats(const ConvShape& s, bool pooled) {
   return winograd_prepared_floats(s) + (pooled && conv_pooled_backward_fits(s) ? pooled_w_floats(s) : 0);
 }
 void conv_s1_prepare(float* prepared, const float* w, const ConvShape& s, bool pooled) {
-  if (conv_winograd_applies(s)) {
+  if (forward_winograd(s)) {
     const Wino k = wino_for(s);
     winograd_weights_for(k, prepared, w, s.OC, s.C, /*adjoint=*/false);
-    winograd_weights(prepared + (size_t)k.xi * s.OC * s.C, w, s.C, s.OC, /*adjoint=*/true);
-  } else if (conv_wino25_applies(s)) {
-    winograd25_weights(prepared, w, s.OC, s.C);
+    if (k.r == 3) winograd_weights(prepared + (size_t)k.xi * s.OC * s.C, w, s.C, s.OC, /*adjoint=*/true);
   }
   if (pooled && conv_pooled_backward_fits(s)) pooled_weights(prepared + winograd_prepared_floats(s), w, s);
 }
@@ -130,7 +134,7 @@ void conv2d_s1_forward(float* out, float* pad, float* scratch, const float* inp,
   }
 }
 
-bool conv_relu_pool_fused(const ConvShape& s) { return conv_winograd_applies(s) || conv_wino25_applies(s); }
+bool conv_relu_pool_fused(const ConvShape& s) { return forward_winograd(s); }
 
 void conv2d_s1_relu_pool_forward(float* pooled, int32_t* idx, float* pad, float* scratch,
                                  const float* inp, const float* w, const float* b, int N,
@@ -300,8 +304,8 @@ void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, flo
     backward_from_pooled(dinp, dw, db, pad, padh, *pooled, w, N, s, prepared);
     return;
   }
-  // db and dw: junk columns of dout are zero, so they contribute nothing.
-  for (int n = 0; n < N; ++n)
+  // db (unless null) and dw: junk columns of dout are zero, so they contribute nothing.
+  for (int n = 0; db && n < N; ++n)
     for (int oc = 0; oc < s.OC; ++oc) db[oc] += sum_f32(dout + n * dsz + (size_t)oc * dplane, dplane);
   if (wino) {
     winograd_wgrad(dw, pad, dout, dld, N, s, wsc);  // wsc is free until the input gradient

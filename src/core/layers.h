@@ -78,15 +78,16 @@ void conv2d_s1_forward(float* out, float* pad, float* scratch, const float* inp,
                        const float* b, int N, const ConvShape& s, const float* prepared = nullptr,
                        bool dense = false);
 // conv2d_s1_forward, then ReLU and a 2x2/2 max-pool (relu_maxpool2x2_forward_f32),
-// in one pass where conv_relu_pool_fused (the Winograd shapes: a 2x2 output tile is a
-// pooling window), without writing the conv's output. pooled, idx: [N, OC, OH/2, OW/2].
+// in one pass where conv_relu_pool_fused (the Winograd shapes, 3x3 and 5x5 (F(2x2, 5x5),
+// winograd_conv.h): an output tile holds whole pooling windows), without writing the
+// conv's output. pooled, idx: [N, OC, OH/2, OW/2].
 bool conv_relu_pool_fused(const ConvShape& s);
 void conv2d_s1_relu_pool_forward(float* pooled, int32_t* idx, float* pad, float* scratch,
                                  const float* inp, const float* w, const float* b, int N,
                                  const ConvShape& s, const float* prepared = nullptr);
 // Differentiates conv2d_s1_forward, whose padded inputs are still in `pad`. dout is
-// [N, OC, OH, Wp] with ZERO junk columns. dw += ..., db += ..., dinp [N, C, H, W]
-// written unless null. scratch: conv_s1_backward_scratch(s) floats.
+// [N, OC, OH, Wp] with ZERO junk columns. dw += ..., db += ... (unless null: no
+// `pooled` then), dinp [N, C, H, W] written unless null. scratch: conv_s1_backward_scratch(s) floats.
 size_t conv_s1_backward_scratch(const ConvShape& s);
 // `pooled` (optional): when the conv's output went through relu_maxpool2x2, the pooled
 // gradient g [N, OC, OH/2, OW/2] and the windows' indices. Where

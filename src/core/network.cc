@@ -69,14 +69,9 @@ Network::Network(const NetSpec& spec) : spec_(spec), ops_(make_plan(spec)) {
       bn_[k].sum_dy.assign(C, 0.0), bn_[k].sum_dy_xhat.assign(C, 0.0);
     }
   }
-  for (size_t i = 1; i < spec_.layers.size(); ++i) {
-    const LayerKind k = spec_.layers[i].kind, before = spec_.layers[i - 1].kind;
-    if ((k != LayerKind::BatchNorm2d && k != LayerKind::BatchNorm1d) ||
-        (before != LayerKind::Conv2d && before != LayerKind::Linear))
-      continue;
-    for (const ParamSpec& p : spec_.params)
-      if (p.layer == (int)i - 1 && p.shape.size() == 1) zero_grad_.push_back({p.offset, p.size});
-  }
+  for (const ParamSpec& p : spec_.params)
+    if (p.shape.size() == 1 && bias_cancelled_by_batchnorm(spec_, p.layer))
+      zero_grad_.push_back({p.offset, p.size});
 }
 
 std::string Network::describe() const {

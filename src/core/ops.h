@@ -93,6 +93,12 @@ class BatchNormOp : public Op {
   int channels() const { return in.c; }
 };
 
+// Whether layer `layer` is a Conv2d or Linear that feeds a BatchNorm directly: in train
+// mode its bias gradient is then exactly zero (BatchNorm subtracts the batch mean, so
+// the bias cancels). The trainer writes that zero (Network::zero_grad_ranges), and
+// the op need not compute the float noise it would otherwise be (plan.cc).
+bool bias_cancelled_by_batchnorm(const NetSpec& s, int layer);
+
 // Factories (one file per family).
 std::unique_ptr<Op> make_conv(const NetSpec& s, int layer, bool relu_pool_fused, bool first);
 std::unique_ptr<Op> make_linear(const NetSpec& s, int layer);

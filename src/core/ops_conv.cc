@@ -39,7 +39,8 @@ WeightBias find_params(const NetSpec& spec, int layer) {
 
 class ConvBase : public Op {
  public:
-  ConvBase(const NetSpec& spec, int layer, bool first) : s_(conv_shape(spec.layers[layer])), first_(first) {
+  ConvBase(const NetSpec& spec, int layer, bool first)
+      : s_(conv_shape(spec.layers[layer])), first_(first), bias_cancelled_(bias_cancelled_by_batchnorm(spec, layer)) {
     pw_ = find_params(spec, layer);
     zeros_.assign(s_.OC, 0.f);
   }
@@ -50,8 +51,14 @@ class ConvBase : public Op {
   float* dw(const OpContext& c) const { return c.grads + pw_.w; }
   // Without a bias the bias gradient goes to scratch (the caller's `junk`).
   float* db(const OpContext& c, float* junk) const { return pw_.has_bias ? c.grads + pw_.b : junk; }
+  // Null where no one reads the bias gradient: in train mode before a BatchNorm (the
+  // trainer writes its exact zero).
+  float* db_needed(const OpContext& c, float* junk) const {
+    return c.train && bias_cancelled_ ? nullptr : db(c, junk);
+  }
   ConvShape s_;
   bool first_;  // the network's first op: no input gradient
+  bool bias_cancelled_;
   WeightBias pw_;
   std::vector<float> zeros_;
 };
@@ -113,8 +120,8 @@ class ConvS1 : public ConvS1Base {
     float* sc = junk + s_.OC;
     if (!dense())
       copy_rows_f32(rows, conv_s1_row(s_), io.dy, s_.OW(), (size_t)n * s_.OC * s_.OH(), s_.OW(), true);
-    conv2d_s1_backward(first_ ? nullptr : io.dx, dw(c), db(c, junk), io.saved, sc, dense() ? io.dy : rows,
-                       w(c), n, s_, nullptr, io.prepared, dense());
+    conv2d_s1_backward(first_ ? nullptr : io.dx, dw(c), db_needed(c, junk), io.saved, sc,
+                       dense() ? io.dy : rows, w(c), n, s_, nullptr, io.prepared, dense());
   }
 
  private:

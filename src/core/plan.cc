@@ -23,6 +23,13 @@ bool relu_pool_at(const NetSpec& s, size_t i) {
 }
 }  // namespace
 
+bool bias_cancelled_by_batchnorm(const NetSpec& s, int layer) {
+  if (layer < 0 || layer + 1 >= (int)s.layers.size()) return false;
+  const LayerKind k = s.layers[layer].kind, next = s.layers[layer + 1].kind;
+  return (k == LayerKind::Conv2d || k == LayerKind::Linear) &&
+         (next == LayerKind::BatchNorm2d || next == LayerKind::BatchNorm1d);
+}
+
 std::vector<std::unique_ptr<Op>> make_plan(const NetSpec& spec) {
   std::vector<std::unique_ptr<Op>> ops;
   bool params_before = false;  // an op with parameters precedes: input gradients needed
