@@ -44,16 +44,8 @@ inline val shape_array(const Shape& s) {
   return a;
 }
 
-// The preset a spec is (the same network as), else "custom".
-inline std::string preset_of(const NetSpec& spec) {
-  for (const std::string& p : preset_names()) {
-    NetSpec ps;
-    if (preset_spec(p, &ps).ok() && spec_difference(ps, spec).empty()) return p;
-  }
-  return "custom";
-}
-
-// A preset name as given, else the preset the document matches, else "custom".
+// A preset name as given, else the preset the document matches (core: preset_of),
+// else "custom".
 inline std::string model_name(const std::string& name_or_json, const NetSpec& spec) {
   for (const std::string& p : preset_names())
     if (p == name_or_json) return p;

@@ -57,6 +57,14 @@ std::vector<std::string> preset_names() {
 
 Status preset_spec(const std::string& name, NetSpec* out) { return preset(name, out, {}); }
 
+std::string preset_of(const NetSpec& spec) {
+  for (const std::string& name : preset_names()) {
+    NetSpec p;
+    if (preset_spec(name, &p).ok() && p.canonical == spec.canonical) return name;
+  }
+  return "custom";
+}
+
 const std::string& defaults_json() {
   static const std::string s = kDefaultsJson;
   return s;

@@ -112,6 +112,9 @@ Status parse_spec(const std::string& json, NetSpec* out, const SpecLimits& limit
 std::vector<std::string> preset_names();
 // A preset's spec; an unknown name is an error that lists the presets.
 Status preset_spec(const std::string& name, NetSpec* out);
+// The preset whose network a spec is (the same canonical spec), else "custom": the
+// model's name in checkpoints and in the JS API's Trainer.model.
+std::string preset_of(const NetSpec& spec);
 // The whole of src/defaults.json, as compiled in.
 const std::string& defaults_json();
 // "seed": the default model.

@@ -17,13 +17,6 @@ NetSpec default_spec() {
   preset_spec(default_preset(), &s);  // compiled in and tested: cannot fail
   return s;
 }
-std::string preset_of(const NetSpec& spec) {
-  for (const std::string& name : preset_names()) {
-    NetSpec p;
-    if (preset_spec(name, &p).ok() && p.canonical == spec.canonical) return name;
-  }
-  return "custom";
-}
 }  // namespace
 
 Trainer::Trainer(const TrainerConfig& config) : Trainer(config, default_spec()) {}
