@@ -1236,7 +1236,7 @@ std::vector<GenPooledCase> gen_pooled_cases() {
   const int kernels[][2] = {{1, 1}, {3, 3}, {5, 5}, {2, 3}, {3, 1}, {1, 2}};
   const int pools[][2] = {{1, 1}, {2, 5}, {7, 7}, {3, 4}, {16, 17}};  // 16x17: windows in two blocks of 256, split in a row
   int i = 0;
-  for (int C : {1, 2, 3, 5, 16})
+  for (int C : {1, 2, 3, 5, 6, 16})  // kernel rows of 1..8 vectors (whole-row passes) and 12
     for (const auto& k : kernels)
       for (const auto& pl : pools) {
         const int run = k[1] * C, ldw = (run + 3) / 4 * 4 + (i % 3 == 2 ? 4 : 0);
