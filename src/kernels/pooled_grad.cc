@@ -230,10 +230,10 @@ HWY_INLINE void wgrad_rows_pass(float* dw, int ldw, const float* in, size_t row_
   for (int r = 0; r < RB; ++r)
     for (int v = 0; v < NR; ++v) hn::StoreU(acc[r][v], d, dw + (size_t)r * ldw + 4 * v);
 }
-// Rows kh0.. of the kernel in passes of up to 8 / NR rows.
+// All KH rows of one plane's kernel, in passes of up to 8 / NR rows.
 template <int NR>
 void wgrad_rows(float* dw, int ldw, const float* in, size_t row_step, int C, int KH,
-                           const int32_t* pos, const float* gw, int n) {
+                const int32_t* pos, const float* gw, int n) {
   constexpr int RB = 8 / NR;
   int kh = 0;
   for (; kh + RB <= KH; kh += RB)
@@ -241,15 +241,14 @@ void wgrad_rows(float* dw, int ldw, const float* in, size_t row_step, int C, int
   for (; kh < KH; ++kh)
     wgrad_rows_pass<NR, 1>(dw + (size_t)kh * ldw, ldw, in + kh * row_step, row_step, C, pos, gw, n);
 }
-}  // namespace
-
 // The whole-row kernels are called through tables of pointers: wasm-opt inlines a
 // function that has one caller into it, and these would land, with their callers,
 // in conv2d_s1_backward, next to the seed's 3x3 kernels, which V8 then compiled 30%
-// slower (measured: the seed's conv backwards 0.86 ms instead of 0.65).
+// slower (measured: the seed's conv2 backward 0.84 ms instead of 0.65).
 using WgradRows = void (*)(float*, int, const float*, size_t, int, int, const int32_t*, const float*, int);
 constexpr WgradRows kWgradRows[8] = {wgrad_rows<1>, wgrad_rows<2>, wgrad_rows<3>, wgrad_rows<4>,
                                      wgrad_rows<5>, wgrad_rows<6>, wgrad_rows<7>, wgrad_rows<8>};
+}  // namespace
 
 void conv_wgrad_pooled_f32(float* dw, int ldw, const float* in, int ld, int C, int KH, int KW,
                            const float* g, const int32_t* idx, int OC, int PH, int PW) {
@@ -296,8 +295,8 @@ HWY_INLINE void dgrad_rows_pass(float* din, size_t row_step, int C, const float*
   }
 }
 template <int NR>
-void dgrad_rows(float* din, size_t row_step, int C, int KH, const float* w, int ldw,
-                           int tail, const int32_t* pos, const float* gw, int n) {
+void dgrad_rows(float* din, size_t row_step, int C, int KH, const float* w, int ldw, int tail,
+                const int32_t* pos, const float* gw, int n) {
   constexpr int RB = 8 / NR;
   int kh = 0;
   for (; kh + RB <= KH; kh += RB)
@@ -305,11 +304,10 @@ void dgrad_rows(float* din, size_t row_step, int C, int KH, const float* w, int 
   for (; kh < KH; ++kh)
     dgrad_rows_pass<NR, 1>(din + kh * row_step, row_step, C, w + (size_t)kh * ldw, ldw, tail, pos, gw, n);
 }
-}  // namespace
-
 using DgradRows = void (*)(float*, size_t, int, int, const float*, int, int, const int32_t*, const float*, int);
 constexpr DgradRows kDgradRows[8] = {dgrad_rows<1>, dgrad_rows<2>, dgrad_rows<3>, dgrad_rows<4>,
                                      dgrad_rows<5>, dgrad_rows<6>, dgrad_rows<7>, dgrad_rows<8>};
+}  // namespace
 
 void conv_dgrad_pooled_f32(float* din, int ld, int C, int KH, int KW, const float* w, int ldw,
                            const float* g, const int32_t* idx, int OC, int PH, int PW) {
