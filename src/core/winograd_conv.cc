@@ -48,34 +48,24 @@ void winograd_weights(float* U, const float* w, int cout, int cin, bool adjoint)
       }
     }
 }
-// The same for F(4x4, 3x3): U[xi, o, i] = (G g G^T)[xi] with G of kernels.h, 6x3.
-void winograd4_weights(float* U, const float* w, int cout, int cin, bool adjoint) {
-  auto gt = [](const float g[3], float out[6]) {  // G times a 3-vector
-    constexpr float k6 = 1.f / 6, k12 = 1.f / 12, k24 = 1.f / 24;
-    const float s = g[0] + g[2], a = g[0] * k24 + g[2] * k6, b = g[1] * k12;
-    out[0] = 0.25f * g[0];
-    out[1] = -(s + g[1]) * k6;
-    out[2] = -(s - g[1]) * k6;
-    out[3] = a + b;
-    out[4] = a - b;
-    out[5] = g[2];
-  };
+namespace {
+// U[xi, o, i] = (G g G^T)[xi] for the R x R kernel kernel(o, i) and a G of 6 rows
+// (gt: G times an R-vector), in blocks of input channels: 36 rows of 16 floats, not
+// 36 scattered stores.
+template <int R, class Kernel, class Gt>
+void winograd6_weights(float* U, int cout, int cin, Kernel kernel, Gt gt) {
   const size_t xs = (size_t)cout * cin;
-  constexpr int kBlock = 16;  // input channels per pass: 36 rows of 16 floats, not 36 scattered stores
+  constexpr int kBlock = 16;
   float tile[36][kBlock];
   for (int o = 0; o < cout; ++o)
     for (int i0 = 0; i0 < cin; i0 += kBlock) {
       const int nb = std::min(kBlock, cin - i0);
       for (int b = 0; b < nb; ++b) {
-        const int i = i0 + b;
-        float g[3][3], gg[6][3];  // the kernel, then G g (column by column)
-        for (int u = 0; u < 3; ++u)
-          for (int v = 0; v < 3; ++v)
-            g[u][v] = adjoint ? w[((size_t)i * cout + o) * 9 + (2 - u) * 3 + (2 - v)]
-                              : w[((size_t)o * cin + i) * 9 + u * 3 + v];
-        for (int v = 0; v < 3; ++v) {
-          const float col[3] = {g[0][v], g[1][v], g[2][v]};
-          float out[6];
+        float g[R][R], gg[6][R];  // the kernel, then G g (column by column)
+        kernel(o, i0 + b, g);
+        for (int v = 0; v < R; ++v) {
+          float col[R], out[6];
+          for (int u = 0; u < R; ++u) col[u] = g[u][v];
           gt(col, out);
           for (int r = 0; r < 6; ++r) gg[r][v] = out[r];
         }
@@ -89,10 +79,31 @@ void winograd4_weights(float* U, const float* w, int cout, int cin, bool adjoint
         std::memcpy(U + (size_t)xi * xs + (size_t)o * cin + i0, tile[xi], sizeof(float) * nb);
     }
 }
-// F(2x2, 5x5)'s: U[xi, o, i] = (G g G^T)[xi] for the 5x5 kernel g = w[o, i], G of
-// kernels.h (6x5), in the same blocks of input channels.
+}  // namespace
+
+// The same for F(4x4, 3x3): G of kernels.h, 6x3.
+void winograd4_weights(float* U, const float* w, int cout, int cin, bool adjoint) {
+  winograd6_weights<3>(U, cout, cin, [&](int o, int i, float (&g)[3][3]) {
+    for (int u = 0; u < 3; ++u)
+      for (int v = 0; v < 3; ++v)
+        g[u][v] = adjoint ? w[((size_t)i * cout + o) * 9 + (2 - u) * 3 + (2 - v)]
+                          : w[((size_t)o * cin + i) * 9 + u * 3 + v];
+  }, [](const float g[3], float out[6]) {
+    constexpr float k6 = 1.f / 6, k12 = 1.f / 12, k24 = 1.f / 24;
+    const float s = g[0] + g[2], a = g[0] * k24 + g[2] * k6, b = g[1] * k12;
+    out[0] = 0.25f * g[0];
+    out[1] = -(s + g[1]) * k6;
+    out[2] = -(s - g[1]) * k6;
+    out[3] = a + b;
+    out[4] = a - b;
+    out[5] = g[2];
+  });
+}
+// F(2x2, 5x5)'s: the 5x5 kernel g = w[o, i], G of kernels.h (6x5).
 void winograd25_weights(float* U, const float* w, int cout, int cin) {
-  auto gt = [](const float g[5], float out[6]) {  // G times a 5-vector
+  winograd6_weights<5>(U, cout, cin, [&](int o, int i, float (&g)[5][5]) {
+    std::memcpy(g, w + ((size_t)o * cin + i) * 25, sizeof g);
+  }, [](const float g[5], float out[6]) {
     constexpr float k6 = 1.f / 6, k12 = 1.f / 12, k24 = 1.f / 24, k3 = 1.f / 3, k23 = 2.f / 3;
     const float even = g[0] + g[2] + g[4], odd = g[1] + g[3];
     const float a = g[0] * k24 + g[2] * k6 + g[4] * k23, b = g[1] * k12 + g[3] * k3;
@@ -102,31 +113,7 @@ void winograd25_weights(float* U, const float* w, int cout, int cin) {
     out[3] = a + b;
     out[4] = a - b;
     out[5] = g[4];
-  };
-  const size_t xs = (size_t)cout * cin;
-  constexpr int kBlock = 16;
-  float tile[36][kBlock];
-  for (int o = 0; o < cout; ++o)
-    for (int i0 = 0; i0 < cin; i0 += kBlock) {
-      const int nb = std::min(kBlock, cin - i0);
-      for (int b = 0; b < nb; ++b) {
-        const float* g = w + ((size_t)o * cin + i0 + b) * 25;
-        float gg[6][5];  // G g, column by column
-        for (int v = 0; v < 5; ++v) {
-          const float col[5] = {g[v], g[5 + v], g[10 + v], g[15 + v], g[20 + v]};
-          float out[6];
-          gt(col, out);
-          for (int r = 0; r < 6; ++r) gg[r][v] = out[r];
-        }
-        for (int r = 0; r < 6; ++r) {  // (G g) G^T, row by row
-          float out[6];
-          gt(gg[r], out);
-          for (int nu = 0; nu < 6; ++nu) tile[6 * r + nu][b] = out[nu];
-        }
-      }
-      for (int xi = 0; xi < 36; ++xi)
-        std::memcpy(U + (size_t)xi * xs + (size_t)o * cin + i0, tile[xi], sizeof(float) * nb);
-    }
+  });
 }
 void winograd_weights_for(const Wino& k, float* U, const float* w, int cout, int cin, bool adjoint) {
   if (k.r == 5) winograd25_weights(U, w, cout, cin);

@@ -253,87 +253,72 @@ void winograd25_input_f32(float* V, int ldt, const float* in, int in_ld, size_t 
 }
 
 namespace {
-// Calls emit(oc, ty, tx, y00, y01, y10, y11) with F(2x2, 5x5)'s (A^T M A) + bias for 4
-// neighbouring tiles at a time, A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 1].
-template <class Emit>
-HWY_INLINE void winograd25_output_tiles(const float* M, int ldt, const float* bias, int OC, int TH,
-                                        int TW, Emit emit) {
+// out[i] = (A^T m)[i] for F(2x2, 5x5)'s A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 1].
+template <class V>
+HWY_INLINE void at2(const V m[6], V out[2]) {
+  const D4 d;
+  const auto s12 = hn::Add(m[1], m[2]), d12 = hn::Sub(m[1], m[2]);
+  const auto s34 = hn::Add(m[3], m[4]), d34 = hn::Sub(m[3], m[4]);
+  out[0] = hn::Add(hn::Add(m[0], s12), s34);
+  out[1] = hn::Add(hn::Add(d12, hn::Mul(hn::Set(d, 2.f), d34)), m[5]);
+}
+// Calls emit(oc, ty, tx, y) with y[i][j] = (A^T M A)[i, j] + bias (i, j < m) for 4
+// neighbouring tiles at a time (lane k: tile tx + k), M's 36 values per tile and
+// at(col, out) the product of A^T (m x 6) with 6 values: F(4x4, 3x3) (at6, m = 4) or
+// F(2x2, 5x5) (at2, m = 2).
+template <int m, class At, class Emit>
+HWY_INLINE void winograd6_output_tiles(const float* M, int ldt, const float* bias, int OC, int TH,
+                                       int TW, At at, Emit emit) {
   const D4 d;
   using Vec = decltype(hn::Zero(d));
   const size_t T = (size_t)ldt, xs = wino_xi_stride(OC, ldt);
-  const auto two = hn::Set(d, 2.f);
-  auto at2 = [&](const Vec m[6], Vec& o0, Vec& o1) {
-    const auto s12 = hn::Add(m[1], m[2]), d12 = hn::Sub(m[1], m[2]);
-    const auto s34 = hn::Add(m[3], m[4]), d34 = hn::Sub(m[3], m[4]);
-    o0 = hn::Add(hn::Add(m[0], s12), s34);
-    o1 = hn::Add(hn::Add(d12, hn::Mul(two, d34)), m[5]);
-  };
   for_tile_groups(OC, TH, TW, [&](int oc, int ty, int tx) {
     const auto b = hn::Set(d, bias ? bias[oc] : 0.f);
-    const float* m = M + (size_t)oc * T + (size_t)ty * TW + tx;
-    Vec s0[6], s1[6];  // (A^T M)[i, nu]
+    const float* mt = M + (size_t)oc * T + (size_t)ty * TW + tx;
+    Vec s[m][6];  // s[i][nu] = (A^T M)[i, nu]
     for (int nu = 0; nu < 6; ++nu) {
-      Vec col[6];
-      for (int mu = 0; mu < 6; ++mu) col[mu] = hn::LoadU(d, m + (size_t)(6 * mu + nu) * xs);
-      at2(col, s0[nu], s1[nu]);
+      Vec col[6], o[m];
+      for (int mu = 0; mu < 6; ++mu) col[mu] = hn::LoadU(d, mt + (size_t)(6 * mu + nu) * xs);
+      at(col, o);
+      for (int i = 0; i < m; ++i) s[i][nu] = o[i];
     }
-    Vec y00, y01, y10, y11;
-    at2(s0, y00, y01);
-    at2(s1, y10, y11);
-    emit(oc, ty, tx, hn::Add(y00, b), hn::Add(y01, b), hn::Add(y10, b), hn::Add(y11, b));
+    Vec y[m][m];
+    for (int i = 0; i < m; ++i) {
+      at(s[i], y[i]);
+      for (int j = 0; j < m; ++j) y[i][j] = hn::Add(y[i][j], b);
+    }
+    emit(oc, ty, tx, y);
   });
+}
+template <class Emit>
+HWY_INLINE void winograd4_output_tiles(const float* M, int ldt, const float* bias, int OC, int TH,
+                                       int TW, Emit emit) {
+  winograd6_output_tiles<4>(M, ldt, bias, OC, TH, TW, [](const auto* c, auto* o) { at6(c, o); }, emit);
 }
 }  // namespace
 
 void winograd25_output_f32(float* out, int out_ld, size_t out_plane, const float* M, int ldt,
                            const float* bias, int OC, int TH, int TW) {
   const D4 d;
-  winograd25_output_tiles(M, ldt, bias, OC, TH, TW, [&](int oc, int ty, int tx, auto y00, auto y01, auto y10, auto y11) {
+  winograd6_output_tiles<2>(M, ldt, bias, OC, TH, TW, [](const auto* c, auto* o) { at2(c, o); },
+                            [&](int oc, int ty, int tx, auto (&y)[2][2]) {
     float* o = out + oc * out_plane + (size_t)(2 * ty) * out_ld + 2 * tx;
-    hn::StoreU(hn::InterleaveLower(d, y00, y01), d, o);
-    hn::StoreU(hn::InterleaveUpper(d, y00, y01), d, o + 4);
-    hn::StoreU(hn::InterleaveLower(d, y10, y11), d, o + out_ld);
-    hn::StoreU(hn::InterleaveUpper(d, y10, y11), d, o + out_ld + 4);
+    hn::StoreU(hn::InterleaveLower(d, y[0][0], y[0][1]), d, o);
+    hn::StoreU(hn::InterleaveUpper(d, y[0][0], y[0][1]), d, o + 4);
+    hn::StoreU(hn::InterleaveLower(d, y[1][0], y[1][1]), d, o + out_ld);
+    hn::StoreU(hn::InterleaveUpper(d, y[1][0], y[1][1]), d, o + out_ld + 4);
   });
 }
 
 void winograd25_output_relu_pool_f32(float* pooled, int32_t* idx, const float* M, int ldt,
                                      const float* bias, int OC, int TH, int TW) {
   const size_t P = (size_t)TH * TW;
-  winograd25_output_tiles(M, ldt, bias, OC, TH, TW, [&](int oc, int ty, int tx, auto y00, auto y01, auto y10, auto y11) {
+  winograd6_output_tiles<2>(M, ldt, bias, OC, TH, TW, [](const auto* c, auto* o) { at2(c, o); },
+                            [&](int oc, int ty, int tx, auto (&y)[2][2]) {
     const size_t o = oc * P + (size_t)ty * TW + tx;
-    relu_max4(y00, y01, y10, y11, pooled + o, idx + o);
+    relu_max4(y[0][0], y[0][1], y[1][0], y[1][1], pooled + o, idx + o);
   });
 }
-
-namespace {
-// Calls emit(oc, ty, tx, y) with y[i][j] = (A^T M A)[i, j] + bias for 4 neighbouring
-// tiles at a time (lane k: tile tx + k).
-template <class Emit>
-HWY_INLINE void winograd4_output_tiles(const float* M, int ldt, const float* bias, int OC, int TH,
-                                       int TW, Emit emit) {
-  const D4 d;
-  using Vec = decltype(hn::Zero(d));
-  const size_t T = (size_t)ldt, xs = wino_xi_stride(OC, ldt);
-  for_tile_groups(OC, TH, TW, [&](int oc, int ty, int tx) {
-    const auto b = hn::Set(d, bias ? bias[oc] : 0.f);
-    const float* m = M + (size_t)oc * T + (size_t)ty * TW + tx;
-    Vec s[4][6];  // s[i][nu] = (A^T M)[i, nu]
-    for (int nu = 0; nu < 6; ++nu) {
-      Vec col[6], o[4];
-      for (int mu = 0; mu < 6; ++mu) col[mu] = hn::LoadU(d, m + (size_t)(6 * mu + nu) * xs);
-      at6(col, o);
-      for (int i = 0; i < 4; ++i) s[i][nu] = o[i];
-    }
-    Vec y[4][4];
-    for (int i = 0; i < 4; ++i) {
-      at6(s[i], y[i]);
-      for (int j = 0; j < 4; ++j) y[i][j] = hn::Add(y[i][j], b);
-    }
-    emit(oc, ty, tx, y);
-  });
-}
-}  // namespace
 
 namespace {
 // Stores lanes 0..n-1 of v (n < 4) at p, touching no float after p[n - 1].

@@ -431,13 +431,41 @@ TEST(Kernels, WinogradOutputGradIsTheAdjointOfTheOutputTransform) {
     }
 }
 
+// V from winograd4_input_f32 or winograd25_input_f32 against B^T d B in double (the
+// B^T they share), for 6x6 patches at `stride`, and nothing written between tiles or
+// matrices. Tolerance: V sums 36 terms of the patch with weights up to 25 (8 eps).
+void check_input6(const std::vector<float>& V, int ldt, const std::vector<float>& in, int in_ld,
+                  size_t plane, int C, int TH, int TW, int stride) {
+  const double BT[6][6] = {{4, 0, -5, 0, 1, 0}, {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
+                           {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
+  const int T = TH * TW;
+  for (int c = 0; c < C; ++c)
+    for (int t = 0; t < T; ++t)
+      for (int a = 0; a < 6; ++a)
+        for (int b = 0; b < 6; ++b) {
+          const int ty = t / TW, tx = t % TW;
+          double want = 0, mag = 0;
+          for (int i = 0; i < 6; ++i)
+            for (int j = 0; j < 6; ++j) {
+              const double x = in[c * plane + (size_t)(stride * ty + i) * in_ld + stride * tx + j];
+              const double term = BT[a][i] * x * BT[b][j];
+              want += term, mag += std::fabs(term);
+            }
+          ASSERT_NEAR(V[wino_at(6 * a + b, C, ldt, c, t)], want, 8 * kEpsF * mag + 1e-37)
+              << "input transform (stride " << stride << ") C=" << C << " TW=" << TW << " TH=" << TH
+              << " tile " << t << " xi=" << 6 * a + b;
+        }
+  for (size_t i = 0; i < V.size(); ++i)
+    if (!wino_in_tiles(i, C, ldt, T)) {
+      ASSERT_TRUE(std::isnan(V[i])) << "input transform (stride " << stride << ") wrote past T at " << i;
+    }
+}
+
 // F(4x4, 3x3): the input and output transforms against B^T d B and A^T M A in double,
 // whole and with the last tiles clipped, and the fused ReLU + pool output bit for bit
 // against the output transform followed by relu_maxpool2x2_forward_f32 (its contract
 // in kernels.h).
 TEST(Kernels, Winograd4TransformsVsMatrices) {
-  const double BT[6][6] = {{4, 0, -5, 0, 1, 0}, {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
-                           {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
   const double AT[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
   ref::Rng rng(14);
   for (int C : {1, 4})
@@ -452,28 +480,12 @@ TEST(Kernels, Winograd4TransformsVsMatrices) {
         for (float& v : in) v = rng.uniform(-1.f, 1.f);
         std::vector<float> V(36 * wt::wino_xi_stride(C, ldt), kNaN);
         wt::winograd4_input_f32(V.data(), ldt, in.data(), in_ld, plane, C, TH, TW);
-        for (int c = 0; c < C; ++c)
-          for (int t = 0; t < T; ++t)
-            for (int a = 0; a < 6; ++a)
-              for (int b = 0; b < 6; ++b) {
-                const int ty = t / TW, tx = t % TW;
-                double want = 0, mag = 0;
-                for (int i = 0; i < 6; ++i)
-                  for (int j = 0; j < 6; ++j) {
-                    const double term = BT[a][i] * in[c * plane + (size_t)(4 * ty + i) * in_ld + 4 * tx + j] * BT[b][j];
-                    want += term, mag += std::fabs(term);
-                  }
-                ASSERT_NEAR(V[wino_at(6 * a + b, C, ldt, c, t)], want, 8 * kEpsF * mag + 1e-37)
-                    << "input transform C=" << C << " TW=" << TW << " TH=" << TH << " tile " << t << " xi=" << 6 * a + b;
-              }
-        for (size_t i = 0; i < V.size(); ++i)
-          if (!wino_in_tiles(i, C, ldt, T)) {
-            ASSERT_TRUE(std::isnan(V[i])) << "input transform wrote past T at " << i;
-          }
+        check_input6(V, ldt, in, in_ld, plane, C, TH, TW, /*stride=*/4);
+        if (HasFatalFailure()) return;
 
         // The output, whole or with the last tiles clipped (by 2 rows and columns, or by
         // 1 row and 3 columns): nothing past OH x OW is written.
-        for (const auto [ch, cw] : {std::pair{0, 0}, std::pair{2, 2}, std::pair{1, 3}}) {
+        for (const auto& [ch, cw] : {std::pair{0, 0}, std::pair{2, 2}, std::pair{1, 3}}) {
           const int OC = 3, OH = 4 * TH - ch, OW = 4 * TW - cw, out_ld = 4 * TW + 1;
           const size_t oplane = (size_t)4 * TH * out_ld + 2;
           std::vector<float> M(36 * wt::wino_xi_stride(OC, ldt)), bias = {0.25f, -0.5f, 0.f}, out(OC * oplane, kNaN);
@@ -523,8 +535,6 @@ TEST(Kernels, Winograd4TransformsVsMatrices) {
 // output transform (A^T M A, A^T 2x6) against the matrices in double, and the fused
 // ReLU + pool bit for bit against the output transform then relu_maxpool2x2_forward_f32.
 TEST(Kernels, Winograd25TransformsVsMatrices) {
-  const double BT[6][6] = {{4, 0, -5, 0, 1, 0}, {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
-                           {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
   const double AT[2][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 1}};
   ref::Rng rng(15);
   for (int C : {1, 3})
@@ -538,24 +548,8 @@ TEST(Kernels, Winograd25TransformsVsMatrices) {
         for (float& v : in) v = rng.uniform(-1.f, 1.f);
         std::vector<float> V(36 * wt::wino_xi_stride(C, ldt), kNaN);
         wt::winograd25_input_f32(V.data(), ldt, in.data(), in_ld, plane, C, TH, TW);
-        for (int c = 0; c < C; ++c)
-          for (int t = 0; t < T; ++t)
-            for (int a = 0; a < 6; ++a)
-              for (int b = 0; b < 6; ++b) {
-                const int ty = t / TW, tx = t % TW;
-                double want = 0, mag = 0;
-                for (int i = 0; i < 6; ++i)
-                  for (int j = 0; j < 6; ++j) {
-                    const double term = BT[a][i] * in[c * plane + (size_t)(2 * ty + i) * in_ld + 2 * tx + j] * BT[b][j];
-                    want += term, mag += std::fabs(term);
-                  }
-                ASSERT_NEAR(V[wino_at(6 * a + b, C, ldt, c, t)], want, 8 * kEpsF * mag + 1e-37)
-                    << "input transform C=" << C << " TW=" << TW << " TH=" << TH << " tile " << t << " xi=" << 6 * a + b;
-              }
-        for (size_t i = 0; i < V.size(); ++i)
-          if (!wino_in_tiles(i, C, ldt, T)) {
-            ASSERT_TRUE(std::isnan(V[i])) << "input transform wrote past T at " << i;
-          }
+        check_input6(V, ldt, in, in_ld, plane, C, TH, TW, /*stride=*/2);
+        if (HasFatalFailure()) return;
 
         const int OC = 3, out_ld = 2 * TW + 1;
         const size_t oplane = (size_t)2 * TH * out_ld + 2;
