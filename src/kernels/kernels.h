@@ -1,6 +1,7 @@
 // SIMD kernels of wasm-trainer: plain declarations, no SIMD types leak out.
 //
-// The implementations (kernels.cc) use Google Highway with static dispatch:
+// The implementations (kernels.cc, gemm.cc, winograd.cc, pooled_grad.cc, batchnorm.cc)
+// use Google Highway with static dispatch:
 // the target is fixed by the compiler flags (-msimd128 -> WASM, 4 f32 lanes, no
 // FMA; natively -mavx2 -mfma -mbmi -mbmi2 -mf16c -mpclmul -maes, what Highway 1.0.3
 // needs for its AVX2 target, as -march=haswell gives -> AVX2, 8 lanes, FMA; without
