@@ -11,19 +11,29 @@
 
 namespace wt {
 
+namespace {
+// The padded plane's rows and row length before the slack row: Hp x Wp, or as far as
+// F(4x4)'s clipped tiles read (their patches read zeros up to m T + 1 both ways).
+void padded_extent(const ConvShape& s, int* rows, int* cols) {
+  *rows = s.H + 2 * s.pad;
+  *cols = s.KW > s.pad ? s.W + s.pad : s.W + 2 * s.pad;
+  if (!conv_winograd_applies(s)) return;
+  const Wino k = wino_for(s);
+  if (!k.clipped()) return;
+  *rows = std::max(*rows, k.m * k.TH + 2);
+  *cols = std::max(*cols, k.m * k.TW + 2);
+}
+}  // namespace
+
 int conv_s1_row(const ConvShape& s) {
-  const int Wp = s.KW > s.pad ? s.W + s.pad : s.W + 2 * s.pad;
-  if (!conv_winograd_applies(s)) return Wp;
-  const Wino k = wino_for(s);  // patches of clipped tiles read zeros up to column m TW + 1
-  return k.clipped() ? std::max(Wp, k.m * k.TW + 2) : Wp;
+  int rows, cols;
+  padded_extent(s, &rows, &cols);
+  return cols;
 }
 size_t conv_s1_plane(const ConvShape& s) {
-  int Hp = s.H + 2 * s.pad;
-  if (conv_winograd_applies(s)) {
-    const Wino k = wino_for(s);
-    if (k.clipped()) Hp = std::max(Hp, k.m * k.TH + 2);
-  }
-  return (size_t)(Hp + 1) * conv_s1_row(s);  // + one slack row read by the junk columns
+  int rows, cols;
+  padded_extent(s, &rows, &cols);
+  return (size_t)(rows + 1) * cols;  // + one slack row read by the junk columns
 }
 size_t conv_s1_pad_size(const ConvShape& s) { return (size_t)s.C * conv_s1_plane(s); }
 
@@ -87,7 +97,7 @@ void pooled_weights(float* wh, const float* w, const ConvShape& s) {
 size_t winograd_prepared_floats(const ConvShape& s) {
   if (!forward_winograd(s)) return 0;
   const Wino k = wino_for(s);
-  return (size_t)(k.xi + (k.r == 3 ? 16 : 0)) * s.OC * s.C;
+  return (size_t)(k.xi() + (k.r == 3 ? 16 : 0)) * s.OC * s.C;
 }
 }  // namespace
 
@@ -100,7 +110,7 @@ void conv_s1_prepare(float* prepared, const float* w, const ConvShape& s, bool p
   if (forward_winograd(s)) {
     const Wino k = wino_for(s);
     winograd_weights_for(k, prepared, w, s.OC, s.C, /*adjoint=*/false);
-    if (k.r == 3) winograd_weights(prepared + (size_t)k.xi * s.OC * s.C, w, s.C, s.OC, /*adjoint=*/true);
+    if (k.r == 3) winograd_weights(prepared + (size_t)k.xi() * s.OC * s.C, w, s.C, s.OC, /*adjoint=*/true);
   }
   if (pooled && conv_pooled_backward_fits(s)) pooled_weights(prepared + winograd_prepared_floats(s), w, s);
 }
@@ -122,7 +132,7 @@ void conv2d_s1_forward(float* out, float* pad, float* scratch, const float* inp,
       const int G = std::min(GW, N - n0);
       for (int n = n0; n < n0 + G; ++n) pad_image(pad + n * ps, inp + n * isz, s);
       winograd_conv(k, out + n0 * oimg, out_ld, op, oimg, pad + n0 * ps, Wp, plane, ps, G, U, b, s.C,
-                    s.OC, scratch + (size_t)k.xi * s.OC * s.C);
+                    s.OC, scratch + (size_t)k.xi() * s.OC * s.C);
     }
     return;
   }
@@ -150,7 +160,7 @@ void conv2d_s1_relu_pool_forward(float* pooled, int32_t* idx, float* pad, float*
     const int G = std::min(GW, N - n0);
     for (int n = n0; n < n0 + G; ++n) pad_image(pad + n * ps, inp + n * isz, s);
     winograd_group(k, pad + n0 * ps, Wp, plane, ps, G, U, s.C, s.OC,
-                   scratch + (size_t)k.xi * s.OC * s.C, [&](int g, const float* M, int ldt) {
+                   scratch + (size_t)k.xi() * s.OC * s.C, [&](int g, const float* M, int ldt) {
                      const size_t o = (n0 + g) * pz;
                      if (k.r == 5)
                        winograd25_output_relu_pool_f32(pooled + o, idx + o, M, ldt, b, s.OC, k.TH, k.TW);
@@ -320,14 +330,14 @@ void conv2d_s1_backward(float* dinp, float* dw, float* db, const float* pad, flo
   if (wino) {
     // dinp = dout padded by 1 (the transform reads it so, winograd_input_pad1_f32)
     // correlated with the rotated kernels.
-    const float* U = prepared ? prepared + (size_t)wino_for(s).xi * s.OC * s.C : wsc;
+    const float* U = prepared ? prepared + (size_t)wino_for(s).xi() * s.OC * s.C : wsc;
     if (!prepared) winograd_weights(wsc, w, s.C, s.OC, /*adjoint=*/true);
     Wino kd = wino_f2(s.H, s.W);
     kd.pad1 = true;
     const int GW = wino_group(kd.tiles());
     for (int n0 = 0; n0 < N; n0 += GW)
       winograd_conv(kd, dinp + n0 * isz, s.W, (size_t)s.H * s.W, isz, dout + n0 * dsz, dld, dplane, dsz,
-                    std::min(GW, N - n0), U, nullptr, s.OC, s.C, wsc + (size_t)kd.xi * s.C * s.OC);
+                    std::min(GW, N - n0), U, nullptr, s.OC, s.C, wsc + (size_t)kd.xi() * s.C * s.OC);
     return;
   }
   // Otherwise the input gradient is the full convolution as a shifted GEMM: dout goes

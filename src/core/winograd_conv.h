@@ -32,28 +32,29 @@ bool conv_wino25_applies(const ConvShape& s);
 // The gradients keep F(2x2, 3x3): F(4x4)'s larger rounding in the
 // input gradient, which Adam's first step magnifies where a gradient is near 0, took
 // cifar-convnet's weights beyond PyTorch's tolerance (tests/cpp/test_fixture_presets).
-// m: the output tile's side; xi: the products per tile, (m + 2)^2; OH x OW: the output
+// m: the output tile's side; xi(): the products per tile, (m + r - 1)^2; OH x OW: the output
 // (<= m TH x m TW). pad1: the input planes are unpadded, 2 TH x 2 TW, and read as if
 // padded by one zero (F(2x2) only: winograd_input_pad1_f32).
 struct Wino {
-  int m, xi, TH, TW, OH, OW;
+  int m, TH, TW, OH, OW;
   bool pad1 = false;
   int r = 3;  // the kernel's side: 3, or 5 for F(2x2, 5x5) (conv_wino25_applies)
+  int xi() const { return (m + r - 1) * (m + r - 1); }
   int tiles() const { return TH * TW; }
   bool clipped() const { return OH < m * TH || OW < m * TW; }
 };
-inline Wino wino_f2(int OH, int OW) { return {2, 16, OH / 2, OW / 2, OH, OW}; }
+inline Wino wino_f2(int OH, int OW) { return {2, OH / 2, OW / 2, OH, OW}; }
 inline Wino wino_for(const ConvShape& s) {
   const int OH = s.OH(), OW = s.OW();
-  if (s.KH == 5) return {2, 36, OH / 2, OW / 2, OH, OW, false, 5};
+  if (s.KH == 5) return {2, OH / 2, OW / 2, OH, OW, false, 5};
   if ((OH % 4 == 0 && OW % 4 == 0 && OW >= 16) || (OH >= 14 && OW >= 14 && s.C >= 16))
-    return {4, 36, (OH + 3) / 4, (OW + 3) / 4, OH, OW};
+    return {4, (OH + 3) / 4, (OW + 3) / 4, OH, OW};
   return wino_f2(OH, OW);
 }
 // U, then a group's V and M.
 inline size_t winograd_scratch(int cin, int cout, const Wino& k) {
   const int ldt = wino_group(k.tiles()) * k.tiles();
-  return k.xi * ((size_t)cout * cin + wino_xi_stride(cin, ldt) + wino_xi_stride(cout, ldt));
+  return k.xi() * ((size_t)cout * cin + wino_xi_stride(cin, ldt) + wino_xi_stride(cout, ldt));
 }
 // U[xi, o, i] = (G g G^T)[xi] for the 3x3 kernel g = w[o, i] (or, with `adjoint`,
 // g = w[i, o] rotated 180 degrees: the kernel of the input gradient): F(2x2, 3x3)'s
@@ -74,7 +75,7 @@ void winograd_group(const Wino& k, const float* in, int in_ld, size_t in_plane, 
   const int T = k.tiles(), ldt = wino_group(T) * T;
   const size_t vs = wino_xi_stride(cin, ldt), ms = wino_xi_stride(cout, ldt);
   float* V = scratch;
-  float* M = V + k.xi * vs;
+  float* M = V + k.xi() * vs;
   for (int g = 0; g < G; ++g) {
     float* v = V + (size_t)g * T;
     const float* img = in + g * in_image;
@@ -83,7 +84,7 @@ void winograd_group(const Wino& k, const float* in, int in_ld, size_t in_plane, 
     else if (k.pad1) winograd_input_pad1_f32(v, ldt, img, in_ld, in_plane, cin, k.TH, k.TW);
     else winograd_input_f32(v, ldt, img, in_ld, in_plane, cin, k.TH, k.TW);
   }
-  for (int xi = 0; xi < k.xi; ++xi)
+  for (int xi = 0; xi < k.xi(); ++xi)
     gemm_nn_f32(cout, G * T, cin, U + (size_t)xi * cout * cin, cin, V + xi * vs, ldt, M + xi * ms,
                 ldt, /*acc=*/false);
   for (int g = 0; g < G; ++g) output(g, M + (size_t)g * T, ldt);
